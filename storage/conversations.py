@@ -1,0 +1,307 @@
+"""The conversation store: the only code that reads or writes conversations and messages.
+
+Everything sensitive is sealed here, under the conversation's own data key, with associated
+data naming the table, column and row. Callers get plain, detached values and never touch
+the ORM or the ciphertext.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crypto import (
+    FieldCipher,
+    KeyRing,
+    new_data_key,
+    unwrap_data_key,
+    wrap_data_key,
+    wrapped_key_id,
+)
+from crypto.cipher import field_aad
+from storage.engine import SessionFactory, scrub_free_space
+from storage.models import Conversation, ConversationKey, Message, new_id, utcnow
+
+ACTIVE = "active"
+ENDED = "ended"
+ABANDONED = "abandoned"
+
+
+class ConversationNotFound(LookupError):
+    """No conversation has this id (it may have been wiped)."""
+
+
+class ConversationKeyDestroyed(LookupError):
+    """The conversation's data key is gone, so its content can no longer be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    """A decrypted snapshot of a conversation, safe to hand to domain code."""
+
+    id: str
+    channel: str
+    status: str
+    script: str
+    flow_state: dict[str, Any]
+    reply_address: str | None
+    message_count: int
+    created_at: datetime
+    last_activity_at: datetime
+
+    @property
+    def alias(self) -> str:
+        """What advocates call the person: stable per conversation, meaningless outside it."""
+        return alias_for(self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to append: who said it and what."""
+
+    direction: str  # "in" from the person, "out" to the person
+    sender: str  # "person", "bot" or "advocate"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A decrypted message, in conversation order."""
+
+    seq: int
+    direction: str
+    sender: str
+    text: str
+    created_at: datetime
+
+
+def alias_for(conversation_id: str) -> str:
+    """'Contact 7F3A': four hex digits of a hash of the random conversation id."""
+    return "Contact " + hashlib.sha256(conversation_id.encode()).hexdigest()[:4].upper()
+
+
+class ConversationStore:
+    """Intent-named operations on conversations; see the module docstring for the why."""
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        keyring: KeyRing,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._keyring = keyring
+        self._clock = clock
+
+    async def find_active(self, channel: str, pseudonym: str) -> ConversationView | None:
+        """The person's ongoing conversation on this channel, if any."""
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(Conversation)
+                .where(
+                    Conversation.channel == channel,
+                    Conversation.pseudonym == pseudonym,
+                    Conversation.status == ACTIVE,
+                )
+                .order_by(Conversation.last_activity_at.desc())
+                .limit(1)
+            )
+            if row is None:
+                return None
+            return self._view(row, await self._cipher(session, row.id))
+
+    async def start_conversation(
+        self,
+        *,
+        channel: str,
+        pseudonym: str,
+        reply_address: str | None,
+        script: str,
+        flow_state: dict[str, Any],
+    ) -> ConversationView:
+        """Create a conversation with a fresh data key, wrapped by the current master key."""
+        conversation_id = new_id()
+        data_key = new_data_key()
+        wrapped = wrap_data_key(self._keyring, data_key, _key_aad(conversation_id))
+        cipher = FieldCipher(data_key)
+        now = self._clock()
+        row = Conversation(
+            id=conversation_id,
+            channel=channel,
+            pseudonym=pseudonym,
+            status=ACTIVE,
+            script=script,
+            reply_address=(
+                None
+                if reply_address is None
+                else cipher.seal_text(
+                    reply_address, field_aad("conversations", "reply_address", conversation_id)
+                )
+            ),
+            flow_state=_seal_state(cipher, conversation_id, flow_state),
+            message_count=0,
+            created_at=now,
+            last_activity_at=now,
+        )
+        async with self._sessions.begin() as session:
+            session.add(row)
+            await session.flush()  # the key row references the conversation
+            session.add(
+                ConversationKey(
+                    conversation_id=conversation_id,
+                    master_key_id=wrapped_key_id(wrapped),
+                    wrapped_key=wrapped,
+                )
+            )
+        return self._view(row, cipher)
+
+    async def get(self, conversation_id: str) -> ConversationView:
+        """Load and decrypt one conversation."""
+        async with self._sessions() as session:
+            row = await session.get(Conversation, conversation_id)
+            if row is None:
+                raise ConversationNotFound(conversation_id)
+            return self._view(row, await self._cipher(session, conversation_id))
+
+    async def record_turn(
+        self,
+        conversation_id: str,
+        *,
+        flow_state: dict[str, Any],
+        status: str,
+        messages: Sequence[NewMessage],
+    ) -> None:
+        """Store one turn atomically: the messages, the new flow state and the status."""
+        now = self._clock()
+        async with self._sessions.begin() as session:
+            row = await session.get(Conversation, conversation_id, with_for_update=True)
+            if row is None:
+                raise ConversationNotFound(conversation_id)
+            cipher = await self._cipher(session, conversation_id)
+            for offset, message in enumerate(messages, start=1):
+                message_id = new_id()
+                session.add(
+                    Message(
+                        id=message_id,
+                        conversation_id=conversation_id,
+                        seq=row.message_count + offset,
+                        direction=message.direction,
+                        sender=message.sender,
+                        body=cipher.seal_text(
+                            message.text, field_aad("messages", "body", message_id)
+                        ),
+                        created_at=now,
+                    )
+                )
+            row.message_count += len(messages)
+            row.flow_state = _seal_state(cipher, conversation_id, flow_state)
+            row.status = status
+            row.last_activity_at = now
+
+    async def mark_abandoned(self, conversation_id: str) -> None:
+        """The person went away without ending (closed the tab); keep it for retention."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id, Conversation.status == ACTIVE)
+                .values(status=ABANDONED, last_activity_at=self._clock())
+            )
+
+    async def messages(self, conversation_id: str) -> list[StoredMessage]:
+        """The decrypted transcript, oldest first."""
+        async with self._sessions() as session:
+            cipher = await self._cipher(session, conversation_id)
+            rows = await session.scalars(
+                select(Message)
+                .where(Message.conversation_id == conversation_id)
+                .order_by(Message.seq)
+            )
+            return [
+                StoredMessage(
+                    seq=m.seq,
+                    direction=m.direction,
+                    sender=m.sender,
+                    text=cipher.open_text(m.body, field_aad("messages", "body", m.id)),
+                    created_at=m.created_at,
+                )
+                for m in rows
+            ]
+
+    async def destroy_key(self, conversation_id: str) -> bool:
+        """Crypto-shred: delete only the data key, leaving ciphertext nobody can open."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                delete(ConversationKey).where(ConversationKey.conversation_id == conversation_id)
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    async def wipe(self, conversation_id: str) -> bool:
+        """Destroy the key, then the rows: the conversation is gone, not just hidden.
+
+        The key goes first, in its own transaction, so that even if the second delete
+        fails, what remains is unreadable.
+        """
+        shredded = await self.destroy_key(conversation_id)
+        async with self._sessions.begin() as session:
+            await session.execute(delete(Message).where(Message.conversation_id == conversation_id))
+            result = await session.execute(
+                delete(Conversation).where(Conversation.id == conversation_id)
+            )
+            removed = bool(getattr(result, "rowcount", 0))
+        async with self._sessions() as session:
+            await scrub_free_space(await session.connection())
+        return shredded or removed
+
+    async def count(self, status: str | None = None) -> int:
+        """How many conversations exist (optionally in one status); for health and tests."""
+        query = select(func.count()).select_from(Conversation)
+        if status is not None:
+            query = query.where(Conversation.status == status)
+        async with self._sessions() as session:
+            return int(await session.scalar(query) or 0)
+
+    async def _cipher(self, session: AsyncSession, conversation_id: str) -> FieldCipher:
+        key_row = await session.get(ConversationKey, conversation_id)
+        if key_row is None:
+            raise ConversationKeyDestroyed(conversation_id)
+        data_key = unwrap_data_key(self._keyring, key_row.wrapped_key, _key_aad(conversation_id))
+        return FieldCipher(data_key)
+
+    def _view(self, row: Conversation, cipher: FieldCipher) -> ConversationView:
+        reply_address = (
+            None
+            if row.reply_address is None
+            else cipher.open_text(
+                row.reply_address, field_aad("conversations", "reply_address", row.id)
+            )
+        )
+        state = json.loads(
+            cipher.open_text(row.flow_state, field_aad("conversations", "flow_state", row.id))
+        )
+        return ConversationView(
+            id=row.id,
+            channel=row.channel,
+            status=row.status,
+            script=row.script,
+            flow_state=state,
+            reply_address=reply_address,
+            message_count=row.message_count,
+            created_at=row.created_at,
+            last_activity_at=row.last_activity_at,
+        )
+
+
+def _key_aad(conversation_id: str) -> bytes:
+    return field_aad("conversation_keys", "wrapped_key", conversation_id)
+
+
+def _seal_state(cipher: FieldCipher, conversation_id: str, state: dict[str, Any]) -> Any:
+    payload = json.dumps(state, separators=(",", ":"), ensure_ascii=False)
+    return cipher.seal_text(payload, field_aad("conversations", "flow_state", conversation_id))

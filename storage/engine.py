@@ -1,0 +1,96 @@
+"""Database engine and session factory.
+
+SQLite is the embedded default; PostgreSQL (asyncpg) is the production option. SQLite
+connections are tuned for privacy as well as speed: ``secure_delete`` overwrites deleted
+content instead of leaving it in free pages, and the WAL is truncated after a wipe (see
+:func:`scrub_free_space`) so a wiped conversation does not linger in the journal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    # Zero the bytes of deleted rows so a wiped conversation cannot be carved out of the file.
+    "PRAGMA secure_delete=ON",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+    # NORMAL is durable against a killed process in WAL mode; only power loss can drop the
+    # last commits, which is the trade every WAL deployment makes.
+    "PRAGMA synchronous=NORMAL",
+)
+
+
+def is_sqlite(url: str) -> bool:
+    """Tell SQLite URLs apart, since a few privacy measures only apply there."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(database_url: str) -> AsyncEngine:
+    """Create the async engine, preparing SQLite's directory and pragmas.
+
+    Args:
+        database_url: ``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``.
+    """
+    if not is_sqlite(database_url):
+        return _create_async_engine(database_url, pool_pre_ping=True)
+
+    database = make_url(database_url).database
+    if database and database != ":memory:":
+        directory = Path(database).parent
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    engine = _create_async_engine(database_url)
+    event.listen(engine.sync_engine, "connect", _apply_sqlite_pragmas)
+    return engine
+
+
+def _apply_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def create_session_factory(engine: AsyncEngine) -> SessionFactory:
+    """Sessions that keep loaded values after commit, since stores return detached values."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def scrub_free_space(connection: AsyncConnection) -> None:
+    """Push deleted pages out of the SQLite WAL so wiped rows leave no copy behind.
+
+    With ``secure_delete`` the main file's freed pages are zeroed, but the WAL still holds
+    the page images written before the delete until a checkpoint truncates it.
+    """
+    if connection.dialect.name == "sqlite":
+        await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def sqlite_files(database_url: str) -> list[Path]:
+    """The database file and its journals, for privacy tests and backups."""
+    database = make_url(database_url).database
+    if not database or database == ":memory:":
+        return []
+    base = Path(database)
+    return [p for p in (base, Path(f"{base}-wal"), Path(f"{base}-shm")) if p.exists()]
+
+
+__all__ = [
+    "SessionFactory",
+    "create_engine",
+    "create_session_factory",
+    "is_sqlite",
+    "scrub_free_space",
+    "sqlite_files",
+]

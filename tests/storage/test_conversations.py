@@ -1,0 +1,156 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+from crypto import DecryptError, KeyRing, UnknownKeyError
+from storage.conversations import (
+    ACTIVE,
+    ENDED,
+    ConversationKeyDestroyed,
+    ConversationNotFound,
+    ConversationStore,
+    NewMessage,
+)
+from storage.engine import create_engine, create_session_factory, sqlite_files
+
+CANARY_TEXT = "canary-plum-4417 the garage code is 8812"
+CANARY_ADDRESS = "+15550104417"
+
+
+async def _conversation(store: ConversationStore, pseudonym: str = "p" * 64) -> str:
+    view = await store.start_conversation(
+        channel="sms",
+        pseudonym=pseudonym,
+        reply_address=CANARY_ADDRESS,
+        script="default",
+        flow_state={"node": "welcome", "answers": {"area": CANARY_TEXT}},
+    )
+    await store.record_turn(
+        view.id,
+        flow_state={"node": "menu", "answers": {"area": CANARY_TEXT}},
+        status=ACTIVE,
+        messages=[
+            NewMessage("in", "person", CANARY_TEXT),
+            NewMessage("out", "bot", "How can we help today?"),
+        ],
+    )
+    return view.id
+
+
+async def test_a_turn_round_trips_decrypted(conversation_store: ConversationStore) -> None:
+    conversation_id = await _conversation(conversation_store)
+
+    view = await conversation_store.get(conversation_id)
+    assert view.reply_address == CANARY_ADDRESS
+    assert view.flow_state == {"node": "menu", "answers": {"area": CANARY_TEXT}}
+    assert view.message_count == 2
+    assert view.alias.startswith("Contact ")
+    assert len(view.alias) == len("Contact 7F3A")
+    messages = await conversation_store.messages(conversation_id)
+    assert [(m.seq, m.direction, m.sender, m.text) for m in messages] == [
+        (1, "in", "person", CANARY_TEXT),
+        (2, "out", "bot", "How can we help today?"),
+    ]
+
+
+async def test_the_person_finds_their_conversation_by_pseudonym_only(
+    conversation_store: ConversationStore,
+) -> None:
+    conversation_id = await _conversation(conversation_store, pseudonym="a" * 64)
+
+    found = await conversation_store.find_active("sms", "a" * 64)
+    assert found is not None
+    assert found.id == conversation_id
+    assert await conversation_store.find_active("sms", "b" * 64) is None
+    assert await conversation_store.find_active("telegram", "a" * 64) is None
+
+    await conversation_store.record_turn(conversation_id, flow_state={}, status=ENDED, messages=[])
+    assert await conversation_store.find_active("sms", "a" * 64) is None
+
+
+async def test_destroying_the_data_key_makes_the_conversation_unreadable(
+    conversation_store: ConversationStore,
+) -> None:
+    conversation_id = await _conversation(conversation_store)
+
+    assert await conversation_store.destroy_key(conversation_id)
+
+    with pytest.raises(ConversationKeyDestroyed):
+        await conversation_store.get(conversation_id)
+    with pytest.raises(ConversationKeyDestroyed):
+        await conversation_store.messages(conversation_id)
+
+
+async def test_wipe_removes_every_row_and_leaves_no_plaintext_behind(
+    conversation_store: ConversationStore, settings
+) -> None:
+    conversation_id = await _conversation(conversation_store)
+    other_id = await _conversation(conversation_store, pseudonym="o" * 64)
+
+    assert await conversation_store.wipe(conversation_id)
+
+    with pytest.raises(ConversationNotFound):
+        await conversation_store.get(conversation_id)
+    assert await conversation_store.count() == 1
+    assert (await conversation_store.get(other_id)).reply_address == CANARY_ADDRESS
+    assert not await conversation_store.wipe(conversation_id)  # twice is harmless
+    for path in sqlite_files(settings.database_url):
+        assert CANARY_TEXT.encode() not in path.read_bytes()
+
+
+async def test_a_database_copied_without_the_key_reveals_nothing(
+    conversation_store: ConversationStore, settings, tmp_path: Path
+) -> None:
+    conversation_id = await _conversation(conversation_store)
+
+    stolen_dir = tmp_path / "stolen"
+    stolen_dir.mkdir()
+    for path in sqlite_files(settings.database_url):
+        shutil.copy(path, stolen_dir / path.name)
+    for path in stolen_dir.iterdir():
+        raw = path.read_bytes()
+        for canary in (CANARY_TEXT, CANARY_ADDRESS, "garage code", "15550104417"):
+            assert canary.encode() not in raw
+            assert canary.encode("utf-16-le") not in raw
+
+    # With the database but another master key, nothing opens.
+    stolen_url = f"sqlite+aiosqlite:///{stolen_dir}/porchlight.db"
+    engine = create_engine(stolen_url)
+    try:
+        thief = ConversationStore(create_session_factory(engine), KeyRing.generate())
+        with pytest.raises(UnknownKeyError):
+            await thief.get(conversation_id)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_value_moved_to_another_row_fails_to_decrypt(
+    conversation_store: ConversationStore, sessions
+) -> None:
+    from storage.models import Conversation
+
+    first = await _conversation(conversation_store, pseudonym="1" * 64)
+    second = await _conversation(conversation_store, pseudonym="2" * 64)
+    async with sessions.begin() as session:
+        a = await session.get(Conversation, first)
+        b = await session.get(Conversation, second)
+        b.flow_state = a.flow_state  # ciphertext swapped between rows
+
+    with pytest.raises(DecryptError):
+        await conversation_store.get(second)
+
+
+async def test_recording_a_turn_for_a_wiped_conversation_is_refused(
+    conversation_store: ConversationStore,
+) -> None:
+    conversation_id = await _conversation(conversation_store)
+    await conversation_store.wipe(conversation_id)
+
+    with pytest.raises(ConversationNotFound):
+        await conversation_store.record_turn(
+            conversation_id,
+            flow_state={},
+            status=ACTIVE,
+            messages=[NewMessage("in", "person", "x")],
+        )

@@ -1,0 +1,63 @@
+from typing import Any
+
+import pytest
+from aiohttp import web
+from sqlalchemy import inspect
+
+from config import Settings
+from storage.engine import create_engine
+from storage.migrate import current_revision, head_revision, schema_drift, upgrade_to_head
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, settings: Settings) -> str:
+    if request.param == "sqlite":
+        return settings.database_url
+    return request.getfixturevalue("postgres_url")
+
+
+async def test_migrations_build_exactly_the_models(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await upgrade_to_head(engine)
+        assert await current_revision(engine) == head_revision()
+        assert await schema_drift(engine) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrade_is_safe_to_run_on_every_start(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await upgrade_to_head(engine)
+        await upgrade_to_head(engine)
+        assert await current_revision(engine) == head_revision()
+    finally:
+        await engine.dispose()
+
+
+async def test_starting_the_service_upgrades_an_empty_database(
+    aiohttp_client: Any, app: web.Application, settings: Settings
+) -> None:
+    await aiohttp_client(app)
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+        assert {"conversations", "conversation_keys", "messages", "users"} <= set(tables)
+        assert await current_revision(engine) == head_revision()
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_runs_with_wal_and_secure_delete(settings: Settings) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as connection:
+            journal = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
+            secure = (await connection.exec_driver_sql("PRAGMA secure_delete")).scalar()
+            foreign = (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar()
+        assert (journal, secure, foreign) == ("wal", 1, 1)
+        assert settings.data_dir.stat().st_mode & 0o077 == 0
+    finally:
+        await engine.dispose()
