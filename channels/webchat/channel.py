@@ -1,0 +1,116 @@
+"""The web chat channel: one websocket is one person, for as long as the page is open.
+
+The person's address is a random token made when the socket opens and known only to this
+process: the browser keeps nothing, so closing or leaving the page ends the conversation for
+good. That is the point: a seized phone has no session to resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Awaitable
+from typing import Any, ClassVar, TypeVar
+
+from aiohttp import web
+
+from bot.engine import InboundKind
+from channels.base import Channel, InboundMessage, InvalidInbound, OutboundMessage, RecipientGone
+
+MAX_TEXT_LENGTH = 4000
+MAX_FRAME_BYTES = 16 * 1024
+T = TypeVar("T")
+_KINDS = {"start": InboundKind.START, "message": InboundKind.TEXT, "choice": InboundKind.CHOICE}
+
+
+class WebChatChannel(Channel):
+    """Parses the page's JSON frames and sends replies to the live socket."""
+
+    name: ClassVar[str] = "webchat"
+    supports_buttons: ClassVar[bool] = True
+    can_delete_history: ClassVar[bool] = True
+    max_text_length: ClassVar[int] = MAX_TEXT_LENGTH
+
+    def __init__(self) -> None:
+        self._sockets: dict[str, web.WebSocketResponse] = {}
+        self._unfinished: set[asyncio.Task[Any]] = set()
+
+    async def run_to_completion(self, work: Awaitable[T]) -> T:
+        """Run work that must finish even if the page disconnects meanwhile.
+
+        aiohttp cancels a websocket handler when its connection drops. A quick exit is
+        typically sent just before the page navigates away, so without this the wipe could
+        be cancelled half-way. The task is kept (and awaited at shutdown) until done.
+        """
+        task = asyncio.ensure_future(work)
+        self._unfinished.add(task)
+        task.add_done_callback(self._unfinished.discard)
+        return await asyncio.shield(task)
+
+    async def drain(self) -> None:
+        """Wait for unfinished turns, at shutdown, before the database closes."""
+        if self._unfinished:
+            await asyncio.gather(*self._unfinished, return_exceptions=True)
+
+    def open_session(self, socket: web.WebSocketResponse) -> str:
+        """Register a new socket and return its random address."""
+        address = secrets.token_urlsafe(24)
+        self._sockets[address] = socket
+        return address
+
+    def close_session(self, address: str) -> None:
+        """Forget a socket; later sends to it raise RecipientGone."""
+        self._sockets.pop(address, None)
+
+    @property
+    def open_sockets(self) -> list[web.WebSocketResponse]:
+        """Live sockets, so shutdown can close them."""
+        return list(self._sockets.values())
+
+    def parse_inbound(self, address: str, payload: Any) -> InboundMessage:
+        """Validate one client frame (a JSON string) against the documented protocol."""
+        if not isinstance(payload, str):
+            raise InvalidInbound("frames must be JSON text")
+        try:
+            frame = json.loads(payload)
+        except ValueError:
+            raise InvalidInbound("frames must be JSON objects") from None
+        if not isinstance(frame, dict):
+            raise InvalidInbound("frames must be JSON objects")
+        frame_type = frame.get("type")
+        if frame_type == "exit":
+            return InboundMessage(channel=self.name, address=address, kind=None)
+        kind = _KINDS.get(frame_type) if isinstance(frame_type, str) else None
+        if kind is None:
+            raise InvalidInbound("type must be one of start, message, choice, exit")
+        if kind is InboundKind.START:
+            return InboundMessage(channel=self.name, address=address, kind=kind)
+        field_name = "text" if kind is InboundKind.TEXT else "value"
+        text = frame.get(field_name)
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInbound(f"'{frame_type}' needs a non-empty '{field_name}' string")
+        if len(text) > MAX_TEXT_LENGTH:
+            raise InvalidInbound(f"messages can be at most {MAX_TEXT_LENGTH} characters")
+        return InboundMessage(channel=self.name, address=address, kind=kind, text=text)
+
+    async def send(self, address: str, message: OutboundMessage) -> None:
+        """Send a bot or advocate message to the page."""
+        await self.send_frame(
+            address,
+            {
+                "type": "message",
+                "text": message.text,
+                "options": [{"label": o.label, "value": o.value} for o in message.options],
+            },
+        )
+
+    async def send_frame(self, address: str, frame: dict[str, Any]) -> None:
+        """Send any protocol frame (status, closed, error)."""
+        socket = self._sockets.get(address)
+        if socket is None or socket.closed:
+            raise RecipientGone("the page was closed")
+        try:
+            await socket.send_json(frame)
+        except ConnectionResetError as exc:
+            raise RecipientGone("the page was closed") from exc

@@ -1,0 +1,86 @@
+"""Web chat routes: the page and its websocket. Thin: authenticate, parse, hand over, answer."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import jinja2
+from aiohttp import WSMsgType, web
+from yarl import URL
+
+from bot.service import ConversationService
+from channels.base import InvalidInbound, OutboundMessage, RecipientGone
+from channels.webchat.channel import MAX_FRAME_BYTES, WebChatChannel
+from config import Settings
+
+logger = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).parent
+STATIC_PREFIX = "/static/webchat"
+WEBSOCKET_PATH = "/channels/webchat/ws"
+
+_templates = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(PACKAGE_DIR / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def render_chat_page(settings: Settings) -> str:
+    """The chat page, with the quick-exit destination baked in (no inline script needed)."""
+    return _templates.get_template("chat.html").render(
+        quick_exit_url=settings.quick_exit_url, static_prefix=STATIC_PREFIX
+    )
+
+
+def same_origin(request: web.Request) -> bool:
+    """Refuse cross-site websockets: another site must not drive a chat in the person's name.
+
+    Browsers always send Origin on websocket handshakes; non-browser clients (tests, tools)
+    may omit it and have no ambient credentials to abuse.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    try:
+        return URL(origin).host == request.url.host and URL(origin).port == request.url.port
+    except ValueError:
+        return False
+
+
+async def websocket(
+    request: web.Request, channel: WebChatChannel, service: ConversationService
+) -> web.StreamResponse:
+    """One chat: frames in, engine replies out, until the page closes or the person exits."""
+    if not same_origin(request):
+        raise web.HTTPForbidden(text="cross-origin chat is not allowed")
+    socket = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=30)
+    await socket.prepare(request)
+    address = channel.open_session(socket)
+    wiped = False
+    try:
+        async for frame in socket:
+            if frame.type is not WSMsgType.TEXT:
+                continue
+            try:
+                inbound = channel.parse_inbound(address, frame.data)
+            except InvalidInbound as exc:
+                await channel.send_frame(address, {"type": "error", "text": str(exc)})
+                continue
+            outcome = await channel.run_to_completion(service.handle(inbound))
+            if outcome.wiped:
+                wiped = True
+                break
+            for reply in outcome.replies:
+                await channel.send(address, OutboundMessage(reply.text, reply.options))
+            if outcome.ended:
+                await channel.send_frame(address, {"type": "closed"})
+    except RecipientGone:
+        pass  # the page went away mid-reply; the conversation is abandoned below
+    finally:
+        channel.close_session(address)
+        if not wiped:
+            await channel.run_to_completion(service.abandon(channel.name, address))
+        await socket.close()
+    return socket

@@ -1,0 +1,168 @@
+from typing import Any
+
+import pytest
+from aiohttp import WSMsgType, web
+from aiohttp.test_utils import TestClient
+
+from porchlight.app import SERVICES
+from storage.conversations import ABANDONED
+from tests.waiting import eventually
+
+WS = "/channels/webchat/ws"
+
+
+async def receive_until_options(socket: Any) -> list[dict[str, Any]]:
+    """Collect frames until one offers options or ends the chat."""
+    frames = []
+    while True:
+        frame = await socket.receive_json(timeout=5)
+        frames.append(frame)
+        if frame["type"] == "closed" or frame.get("options") or frame["type"] == "error":
+            return frames
+
+
+async def test_a_conversation_runs_through_the_websocket(
+    client: TestClient[Any, Any], app: web.Application
+) -> None:
+    async with client.ws_connect(WS) as socket:
+        await socket.send_json({"type": "start"})
+        opening = await receive_until_options(socket)
+        assert all(f["type"] == "message" for f in opening)
+        assert any("EXIT" in f["text"] for f in opening)
+        assert [o["value"] for o in opening[-1]["options"]] == ["safe", "not_safe", "danger"]
+
+        await socket.send_json({"type": "choice", "value": "safe"})
+        menu = await receive_until_options(socket)
+        assert menu[-1]["text"] == "How can we help today?"
+
+        await socket.send_json({"type": "message", "text": "3"})  # numbered answers work too
+        worried = await receive_until_options(socket)
+        assert "looking out for someone" in worried[0]["text"]
+
+    store = app[SERVICES].conversations
+    assert await store.count() == 1
+    # A closed page is kept (encrypted) only until retention; the server notes it on close.
+    await eventually(lambda: store.count(ABANDONED), 1)
+
+
+async def test_the_exit_frame_wipes_the_conversation_and_closes(
+    client: TestClient[Any, Any], app: web.Application
+) -> None:
+    async with client.ws_connect(WS) as socket:
+        await socket.send_json({"type": "start"})
+        await receive_until_options(socket)
+        await socket.send_json({"type": "message", "text": "1"})
+        await receive_until_options(socket)
+        assert await app[SERVICES].conversations.count() == 1
+
+        await socket.send_json({"type": "exit"})
+        closing = await socket.receive(timeout=5)
+        assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+
+    await eventually(app[SERVICES].conversations.count, 0)
+
+
+async def test_exit_completes_even_when_the_page_leaves_at_once(
+    client: TestClient[Any, Any], app: web.Application
+) -> None:
+    """The page sends exit and navigates away without waiting: the wipe must still finish."""
+    for _ in range(5):
+        socket = await client.ws_connect(WS)
+        await socket.send_json({"type": "start"})
+        await receive_until_options(socket)
+        await socket.send_json({"type": "exit"})
+        # Drop the TCP connection without a closing handshake, as a navigating page does.
+        socket._response.connection.transport.abort()  # type: ignore[union-attr]
+
+    await eventually(app[SERVICES].conversations.count, 0)
+
+
+async def test_typing_exit_wipes_too(client: TestClient[Any, Any], app: web.Application) -> None:
+    async with client.ws_connect(WS) as socket:
+        await socket.send_json({"type": "start"})
+        await receive_until_options(socket)
+        await socket.send_json({"type": "message", "text": "exit"})
+        closing = await socket.receive(timeout=5)
+        assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+    await eventually(app[SERVICES].conversations.count, 0)
+
+
+async def test_leaving_through_the_script_sends_closed(client: TestClient[Any, Any]) -> None:
+    async with client.ws_connect(WS) as socket:
+        await socket.send_json({"type": "start"})
+        await receive_until_options(socket)
+        await socket.send_json({"type": "choice", "value": "not_safe"})
+        await receive_until_options(socket)
+        await socket.send_json({"type": "choice", "value": "leave"})
+        frames = await receive_until_options(socket)
+        assert frames[-1] == {"type": "closed"}
+
+
+@pytest.mark.parametrize(
+    ("frame", "problem"),
+    [
+        ("not json", "JSON"),
+        ("[1, 2]", "JSON objects"),
+        ('{"type": "shout"}', "type must be one of"),
+        ('{"type": "message"}', "non-empty 'text'"),
+        ('{"type": "message", "text": "   "}', "non-empty 'text'"),
+        ('{"type": "choice", "value": 7}', "non-empty 'value'"),
+        ('{"type": "message", "text": "' + "x" * 4001 + '"}', "at most 4000"),
+    ],
+)
+async def test_bad_frames_get_a_clear_error_and_change_nothing(
+    client: TestClient[Any, Any], app: web.Application, frame: str, problem: str
+) -> None:
+    async with client.ws_connect(WS) as socket:
+        await socket.send_str(frame)
+        error = await socket.receive_json(timeout=5)
+        assert error["type"] == "error"
+        assert problem in error["text"]
+        # The socket stays usable after a bad frame.
+        await socket.send_json({"type": "start"})
+        assert (await receive_until_options(socket))[-1]["options"]
+    assert await app[SERVICES].conversations.count() == 1
+
+
+async def test_other_sites_cannot_open_a_chat(client: TestClient[Any, Any]) -> None:
+    response = await client.get(
+        WS,
+        headers={
+            "Origin": "https://evil.example",
+            "Connection": "Upgrade",
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        },
+    )
+    assert response.status == 403
+
+
+async def test_the_chat_page_is_neutral_and_locked_down(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/")
+    assert response.status == 200
+    html = await response.text()
+    for word in ("abuse", "violence", "shelter", "porchlight"):
+        assert word not in html.lower()
+    assert "data-exit-url" in html
+    headers = response.headers
+    assert headers["Cache-Control"] == "no-store"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["X-Frame-Options"] == "DENY"
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp
+    assert "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+
+
+async def test_errors_and_static_files_carry_the_same_headers(client: TestClient[Any, Any]) -> None:
+    for path in ("/no-such-page", "/static/webchat/chat.js"):
+        response = await client.get(path)
+        assert response.headers["Cache-Control"] == "no-store", path
+        assert "Content-Security-Policy" in response.headers, path
+
+
+async def test_health(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok"}
