@@ -1,0 +1,5 @@
+import sys
+
+from porchlight.cli import main
+
+sys.exit(main())

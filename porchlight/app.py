@@ -1,0 +1,127 @@
+"""The composition root: everything is built here from one Settings object and nowhere else."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import WSCloseCode, web
+from argon2 import PasswordHasher
+from sqlalchemy import text
+
+from bot.script import Script, load_builtin_script
+from bot.service import ConversationService
+from channels.webchat import routes as webchat
+from channels.webchat.channel import WebChatChannel
+from config import Settings
+from crypto import KeyRing, Pseudonymizer
+from porchlight.web import add_security_headers
+from storage.conversations import ConversationStore
+from storage.engine import SessionFactory, create_engine, create_session_factory
+from storage.migrate import upgrade_to_head
+from storage.users import UserStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What request handlers need, built once the database is ready."""
+
+    sessions: SessionFactory
+    conversations: ConversationStore
+    users: UserStore
+    conversation_service: ConversationService
+
+
+SETTINGS = web.AppKey("settings", Settings)
+KEYRING = web.AppKey("keyring", KeyRing)
+SCRIPT = web.AppKey("script", Script)
+WEBCHAT = web.AppKey("webchat", WebChatChannel)
+SERVICES = web.AppKey("services", Services)
+
+
+def load_keyring(settings: Settings) -> KeyRing:
+    """The master keys, from MASTER_KEY or the key file in DATA_DIR (created on first run)."""
+    master_key = settings.master_key.reveal() if settings.master_key else None
+    return KeyRing.load(master_key, settings.data_dir)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    keyring: KeyRing | None = None,
+    password_hasher: PasswordHasher | None = None,
+) -> web.Application:
+    """Build the service.
+
+    Args:
+        settings: the validated settings.
+        keyring: master keys; loaded from settings when omitted (tests pass a fixed one).
+        password_hasher: argon2 hasher; the production default is deliberately slow, tests
+            pass a cheap one.
+    """
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[KEYRING] = keyring or load_keyring(settings)
+    app[SCRIPT] = load_builtin_script("default")
+    app[WEBCHAT] = WebChatChannel()
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade_to_head(engine)
+            sessions = create_session_factory(engine)
+            conversations = ConversationStore(sessions, app[KEYRING])
+            app[SERVICES] = Services(
+                sessions=sessions,
+                conversations=conversations,
+                users=UserStore(sessions, password_hasher),
+                conversation_service=ConversationService(
+                    conversations, Pseudonymizer.from_keyring(app[KEYRING]), app[SCRIPT]
+                ),
+            )
+            yield
+        finally:
+            await app[WEBCHAT].drain()
+            await engine.dispose()
+
+    app.cleanup_ctx.append(database)
+    app.on_response_prepare.append(add_security_headers)
+    app.on_shutdown.append(_close_websockets)
+    app.router.add_routes(_routes(app))
+    app.router.add_static(webchat.STATIC_PREFIX, webchat.PACKAGE_DIR / "static")
+    return app
+
+
+def _routes(app: web.Application) -> list[web.RouteDef]:
+    async def chat_page(_request: web.Request) -> web.Response:
+        return web.Response(text=webchat.render_chat_page(app[SETTINGS]), content_type="text/html")
+
+    async def chat_socket(request: web.Request) -> web.StreamResponse:
+        return await webchat.websocket(request, app[WEBCHAT], app[SERVICES].conversation_service)
+
+    async def favicon(_request: web.Request) -> web.Response:
+        return web.Response(status=204)  # browsers ask; answering keeps the log clean
+
+    async def healthz(_request: web.Request) -> web.Response:
+        try:
+            async with app[SERVICES].sessions() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:  # any database failure means "not healthy", nothing more to say
+            logger.exception("health check: database unreachable")
+            return web.json_response({"status": "unavailable"}, status=503)
+        return web.json_response({"status": "ok"})
+
+    return [
+        web.get("/", chat_page),
+        web.get(webchat.WEBSOCKET_PATH, chat_socket),
+        web.get("/favicon.ico", favicon),
+        web.get("/healthz", healthz),
+    ]
+
+
+async def _close_websockets(app: web.Application) -> None:
+    for socket in app[WEBCHAT].open_sockets:
+        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")

@@ -1,0 +1,162 @@
+"""The ``porchlight`` command. Only this module turns errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from config import ConfigError, Settings, format_settings, load_settings
+from crypto import CryptoError
+from porchlight.app import SERVICES, create_app, load_keyring
+from porchlight.logs import configure_logging
+from storage.engine import create_engine, create_session_factory
+from storage.migrate import upgrade_to_head
+from storage.users import ROLES, Account, InvalidAccount, UserExists, UserStore
+
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``porchlight`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CryptoError as exc:
+        print(f"key error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="porchlight", description="Anonymous, safety-first contact service."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the service")
+    _add_config_option(serve)
+    serve.set_defaults(handler=_serve)
+
+    demo = sub.add_parser("demo", help="run with throwaway data and demo logins")
+    demo.set_defaults(handler=_demo)
+
+    check = sub.add_parser("check-config", help="validate and print the effective settings")
+    _add_config_option(check)
+    check.set_defaults(handler=_check_config)
+
+    user = sub.add_parser("user", help="manage dashboard accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = user_sub.add_parser("add", help="create an advocate or admin account")
+    _add_config_option(add)
+    add.add_argument("--role", choices=ROLES, required=True)
+    add.add_argument("--username", required=True)
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        required=True,
+        help="read the password from standard input (never from the command line)",
+    )
+    add.set_defaults(handler=_user_add)
+    return parser
+
+
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML settings file (env still overrides)")
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    return load_settings(config_file=getattr(args, "config", None))
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    load_keyring(settings)  # a bad or too-open key file is a configuration problem too
+    print(format_settings(settings))
+    print("\nconfiguration OK")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        print=lambda _: print(f"Porchlight listening on http://{settings.host}:{settings.port}"),
+    )
+    return 0
+
+
+def _demo(_args: argparse.Namespace) -> int:
+    data_dir = Path(tempfile.mkdtemp(prefix="porchlight-demo-"))
+    try:
+        env = {k: v for k, v in os.environ.items() if k in ("PORCHLIGHT_HOST", "PORCHLIGHT_PORT")}
+        env["PORCHLIGHT_DATA_DIR"] = str(data_dir)
+        settings = load_settings(env=env)
+        configure_logging(settings.log_level)
+        logins = {"admin": secrets.token_urlsafe(12), "advocate": secrets.token_urlsafe(12)}
+        app = create_app(settings)
+
+        async def add_demo_users(app: web.Application) -> None:
+            users = app[SERVICES].users
+            for role, password in logins.items():
+                await users.add_user(username=f"demo-{role}", role=role, password=password)
+
+        def announce(_: str) -> None:
+            base = f"http://{settings.host}:{settings.port}"
+            print(
+                "\nPorchlight demo (throwaway data in a temporary folder, deleted on exit)\n"
+                f"  Web chat:   {base}/\n"
+                f"  Health:     {base}/healthz\n"
+                "  Dashboard accounts (the dashboard pages arrive with the handoff work):\n"
+                f"    admin     demo-admin / {logins['admin']}\n"
+                f"    advocate  demo-advocate / {logins['advocate']}\n"
+                "Press Ctrl+C to stop.\n",
+                flush=True,
+            )
+
+        app.on_startup.append(add_demo_users)
+        web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=announce)
+        return 0
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _user_add(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        account = asyncio.run(_add_user(settings, args.username, args.role, password))
+    except (InvalidAccount, UserExists) as exc:
+        message = f"user {exc} already exists" if isinstance(exc, UserExists) else str(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"created {account.role} {account.username}")
+    return 0
+
+
+async def _add_user(settings: Settings, username: str, role: str, password: str) -> Account:
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade_to_head(engine)
+        users = UserStore(create_session_factory(engine))
+        return await users.add_user(username=username, role=role, password=password)
+    finally:
+        await engine.dispose()

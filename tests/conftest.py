@@ -1,0 +1,133 @@
+"""Fixtures shared by the whole suite: settings, keys, a fresh database per test, the app.
+
+Every test gets its own DATA_DIR and database. Real network access is refused outright:
+fakes of external services run on loopback, so any other address is a bug in the test.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from argon2 import PasswordHasher
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from config import Settings
+from crypto import KeyRing
+from porchlight.app import create_app
+from porchlight.logs import quiet_third_party_loggers
+from storage.conversations import ConversationStore
+from storage.engine import SessionFactory, create_engine, create_session_factory
+from storage.migrate import upgrade_to_head
+from storage.users import UserStore
+from tests.factories import make_settings
+from tests.postgres import fresh_postgres_url
+
+
+class RealNetworkUsed(AssertionError):
+    """A test tried to reach a non-loopback address."""
+
+
+def _is_local(address: Any) -> bool:
+    if isinstance(address, str):  # AF_UNIX path
+        return True
+    host = address[0] if isinstance(address, tuple) else address
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost means DNS, i.e. the real network
+
+
+@pytest.fixture(autouse=True)
+def refuse_real_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any test that connects anywhere but loopback (like PTB's OfflineRequest)."""
+    original_connect = socket.socket.connect
+    original_connect_ex = socket.socket.connect_ex
+
+    def guarded_connect(self: socket.socket, address: Any) -> Any:
+        if not _is_local(address):
+            raise RealNetworkUsed(f"test tried to reach {address!r}")
+        return original_connect(self, address)
+
+    def guarded_connect_ex(self: socket.socket, address: Any) -> Any:
+        if not _is_local(address):
+            raise RealNetworkUsed(f"test tried to reach {address!r}")
+        return original_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_loggers() -> None:
+    quiet_third_party_loggers()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return make_settings(data_dir)
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database (see tests/postgres.py)."""
+    async for url in fresh_postgres_url():
+        yield url
+
+
+@pytest.fixture
+def keyring() -> KeyRing:
+    return KeyRing.generate()
+
+
+@pytest.fixture
+def insecure_password_hasher() -> PasswordHasher:
+    """argon2 at its cheapest: the production cost would make the suite crawl."""
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings.database_url)
+    await upgrade_to_head(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> SessionFactory:
+    return create_session_factory(engine)
+
+
+@pytest.fixture
+def conversation_store(sessions: SessionFactory, keyring: KeyRing) -> ConversationStore:
+    return ConversationStore(sessions, keyring)
+
+
+@pytest.fixture
+def user_store(sessions: SessionFactory, insecure_password_hasher: PasswordHasher) -> UserStore:
+    return UserStore(sessions, insecure_password_hasher)
+
+
+@pytest.fixture
+def app(settings: Settings, insecure_password_hasher: PasswordHasher) -> web.Application:
+    return create_app(settings, password_hasher=insecure_password_hasher)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, app: web.Application) -> TestClient[Any, Any]:
+    client: TestClient[Any, Any] = await aiohttp_client(app)
+    return client
