@@ -9,7 +9,7 @@ too, since the mapped attribute is typed SealedText or SealedBytes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, TypeVar, cast
 
 from sqlalchemy import LargeBinary, TypeDecorator
 from sqlalchemy.engine import Dialect
@@ -17,40 +17,41 @@ from sqlalchemy.engine import Dialect
 from crypto.cipher import SealedBytes, SealedText
 from crypto.errors import PlaintextRefused
 
+S = TypeVar("S", SealedText, SealedBytes)
 
-class EncryptedText(TypeDecorator[SealedText]):
+
+class _SealedColumn(TypeDecorator[S]):
+    """A binary column that accepts only one sealed type and returns it still sealed."""
+
+    impl = LargeBinary
+    cache_ok = True
+    sealed_type: ClassVar[type[bytes]]
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
+        """Let only the sealed type through."""
+        if value is None:
+            return None
+        if not isinstance(value, self.sealed_type):
+            raise PlaintextRefused(
+                f"{type(self).__name__} needs {self.sealed_type.__name__}, "
+                f"got {type(value).__name__}"
+            )
+        return bytes(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> S | None:
+        """Hand back ciphertext, still sealed."""
+        return None if value is None else cast(S, self.sealed_type(value))
+
+
+class EncryptedText(_SealedColumn[SealedText]):
     """A column holding a text value sealed by FieldCipher.seal_text."""
 
-    impl = LargeBinary
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
-        """Let only SealedText through."""
-        if value is None:
-            return None
-        if not isinstance(value, SealedText):
-            raise PlaintextRefused(f"EncryptedText needs SealedText, got {type(value).__name__}")
-        return bytes(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> SealedText | None:
-        """Hand back ciphertext, still sealed."""
-        return None if value is None else SealedText(value)
+    sealed_type = SealedText
+    cache_ok = True  # SQLAlchemy reads it from each class, not from the base
 
 
-class EncryptedBytes(TypeDecorator[SealedBytes]):
+class EncryptedBytes(_SealedColumn[SealedBytes]):
     """A column holding binary data sealed by FieldCipher.seal_bytes."""
 
-    impl = LargeBinary
+    sealed_type = SealedBytes
     cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
-        """Let only SealedBytes through."""
-        if value is None:
-            return None
-        if not isinstance(value, SealedBytes):
-            raise PlaintextRefused(f"EncryptedBytes needs SealedBytes, got {type(value).__name__}")
-        return bytes(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> SealedBytes | None:
-        """Hand back ciphertext, still sealed."""
-        return None if value is None else SealedBytes(value)

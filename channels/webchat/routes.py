@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import jinja2
@@ -13,8 +12,6 @@ from bot.service import ConversationService
 from channels.base import InvalidInbound, OutboundMessage, RecipientGone
 from channels.webchat.channel import MAX_FRAME_BYTES, WebChatChannel
 from config import Settings
-
-logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).parent
 STATIC_PREFIX = "/static/webchat"

@@ -48,52 +48,39 @@ def test_a_bad_setting_exits_2_naming_it(
     assert "PORCHLIGHT_PORT" in capsys.readouterr().err
 
 
-def test_user_add_reads_the_password_from_stdin(data_dir: Path) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "porchlight",
-        "user",
-        "add",
-        "--role",
-        "advocate",
-        "--username",
-        "robin",
-        "--password-stdin",
-    ]
-    done = subprocess.run(
-        command,
-        input="a long enough password\n",
+def user_add(data_dir: Path, username: str, password: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "porchlight",
+            "user",
+            "add",
+            "--role",
+            "advocate",
+            "--username",
+            username,
+            "--password-stdin",
+        ],
+        input=password + "\n",
         env=env_for(data_dir),
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_user_add_reads_the_password_from_stdin(data_dir: Path) -> None:
+    done = user_add(data_dir, "robin", "a long enough password")
     assert done.returncode == 0, done.stderr
     assert "created advocate robin" in done.stdout
 
-    again = subprocess.run(
-        command,
-        input="another long password\n",
-        env=env_for(data_dir),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    again = user_add(data_dir, "robin", "another long password")
     assert again.returncode == 2
     assert "already exists" in again.stderr
 
-    short = subprocess.run(
-        [*command[:-3], "--username", "kim", "--password-stdin"],
-        input="short\n",
-        env=env_for(data_dir),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    short = user_add(data_dir, "kim", "short")
     assert short.returncode == 2
     assert "at least 12" in short.stderr
 
