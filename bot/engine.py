@@ -2,46 +2,58 @@
 
 Pure so that it can be replayed, simulated and property-tested without a database, and so
 that a restart can never leave it half-way: the service stores whatever state it returns.
-Safety keywords are checked before the script sees a message.
+Time comes in with the inbound event, never from a clock, so timers behave the same in a
+test, in the simulator and after a restart.
+
+Order of checks for every message: session expiry (start fresh), global keywords (leave,
+wipe, duress, emergency, help, language), then the script's own routing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from bot.keywords import Keyword, match_keyword
-from bot.script import Node, Script
+from bot.script import Node, Script, Wait
 
-# Automatic moves (nodes that do not wait) allowed in one turn; the validator rejects loops,
-# this bounds a turn even for a script loaded without validation.
+# Automatic moves (nodes that do not wait) allowed in one turn. The loader rejects loops;
+# this bounds a turn even for a script built without it.
 STEP_LIMIT = 50
+# Option numbers are short: "²" passes str.isdigit() but not int(), and a 10 kB number
+# would cost CPU for nothing.
+_MAX_OPTION_DIGITS = 3
 
 
 class InboundKind(StrEnum):
-    """How the person reached us this turn."""
+    """What happened this turn."""
 
     START = "start"  # opened the chat (web) or first contact
     TEXT = "text"
     CHOICE = "choice"  # pressed a button whose value is in ``text``
+    TIMER = "timer"  # a wait timed out or the session expired (sent by the service)
 
 
 class Effect(StrEnum):
     """What the service must do besides sending replies."""
 
-    WIPE = "wipe"  # quick exit or opt-out: destroy everything, say nothing more
+    WIPE = "wipe"  # quick exit, DELETE or opt-out: destroy everything, say nothing more
     END = "end"  # the script finished
+    EXPIRE = "expire"  # the session ran out: close it quietly
     HANDOFF = "handoff"  # the person asked for a human
     EMERGENCY = "emergency"  # an emergency keyword: urgent, whatever else happens
+    DURESS = "duress"  # the duress word: innocuous reply, conversation frozen and flagged
 
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """One thing the person did."""
+    """One thing the person (or a timer) did, and when."""
 
     kind: InboundKind
+    at: datetime
     text: str = ""
 
 
@@ -63,25 +75,53 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class FlowState:
-    """Where the person is in the script; serialisable so it survives restarts."""
+    """Where the person is; serialisable (the store encrypts it) so it survives restarts."""
 
     node: str | None = None
-    answers: Mapping[str, str] = field(default_factory=dict)
+    results: Mapping[str, str] = field(default_factory=dict)
+    language: str | None = None
     ended: bool = False
+    frozen: bool = False
+    flags: tuple[str, ...] = ()
+    deadline: datetime | None = None  # when the current wait times out
+    expires_at: datetime | None = None  # when the session ends without activity
+
+    def next_timer(self) -> datetime | None:
+        """When the service must wake this conversation with a TIMER event."""
+        times = [t for t in (self.deadline, self.expires_at) if t is not None]
+        return min(times) if times and not self.ended else None
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form for the store (which encrypts it)."""
-        return {"node": self.node, "answers": dict(self.answers), "ended": self.ended}
+        """A JSON-ready form."""
+        return {
+            "node": self.node,
+            "results": dict(self.results),
+            "language": self.language,
+            "ended": self.ended,
+            "frozen": self.frozen,
+            "flags": list(self.flags),
+            "deadline": self.deadline.isoformat() if self.deadline else None,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FlowState:
-        """Rebuild from :meth:`to_dict` output, tolerating missing keys from older versions."""
-        node = data.get("node")
-        answers = data.get("answers") or {}
+        """Rebuild from :meth:`to_dict` output, tolerating missing keys."""
+
+        def when(key: str) -> datetime | None:
+            value = data.get(key)
+            return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+        node, language = data.get("node"), data.get("language")
         return cls(
             node=node if isinstance(node, str) else None,
-            answers={str(k): str(v) for k, v in answers.items()},
+            results={str(k): str(v) for k, v in (data.get("results") or {}).items()},
+            language=language if isinstance(language, str) else None,
             ended=bool(data.get("ended", False)),
+            frozen=bool(data.get("frozen", False)),
+            flags=tuple(str(f) for f in data.get("flags") or ()),
+            deadline=when("deadline"),
+            expires_at=when("expires_at"),
         )
 
 
@@ -92,84 +132,169 @@ class StepResult:
     state: FlowState
     replies: tuple[Reply, ...] = ()
     effects: frozenset[Effect] = frozenset()
+    handoff_priority: str | None = None
 
 
 def step(script: Script, state: FlowState, inbound: Inbound) -> StepResult:
-    """Advance the conversation by one inbound event.
+    """Advance the conversation by one event.
 
-    Never raises for any input text: unknown answers get the script's "not understood"
-    message and the question again, so the person is never left without a way forward.
+    Never raises for any input text: an unknown answer gets the script's "not understood"
+    message and the question again, so the person always has a way forward.
     """
-    keyword = match_keyword(inbound.text) if inbound.kind is not InboundKind.START else None
-    if keyword in (Keyword.QUICK_EXIT, Keyword.OPT_OUT):
-        return StepResult(FlowState(ended=True), (), frozenset({Effect.WIPE}))
+    if inbound.kind is InboundKind.TIMER:
+        return _timer(script, state, inbound.at)
+    if state.expires_at is not None and inbound.at >= state.expires_at:
+        state = FlowState(language=state.language)  # a stale session never traps anyone
+    result = _respond(script, state, inbound)
+    if Effect.WIPE in result.effects or result.state.ended:
+        return result
+    expires = inbound.at + timedelta(minutes=script.session_minutes)
+    return replace(result, state=replace(result.state, expires_at=expires))
+
+
+def _respond(script: Script, state: FlowState, inbound: Inbound) -> StepResult:
+    language = state.language or script.base_language
+    match = match_keyword(script, inbound.text) if inbound.kind is not InboundKind.START else None
+    keyword = match.keyword if match else None
+    if keyword in (Keyword.QUICK_EXIT, Keyword.OPT_OUT, Keyword.DELETE):
+        return StepResult(FlowState(ended=True), effects=frozenset({Effect.WIPE}))
     if keyword is Keyword.EMERGENCY:
-        result = _enter(script, script.emergency, state.answers)
-        return StepResult(result.state, result.replies, result.effects | {Effect.EMERGENCY})
+        entered = _enter(script, script.emergency, replace(state, frozen=False), inbound.at)
+        flags = tuple(dict.fromkeys((*entered.state.flags, "emergency")))
+        return replace(
+            entered,
+            state=replace(entered.state, flags=flags),
+            effects=entered.effects | {Effect.EMERGENCY},
+        )
+    if state.frozen or keyword is Keyword.DURESS:
+        # Look like an ordinary exchange to whoever is reading over the person's shoulder.
+        flags = tuple(dict.fromkeys((*state.flags, "duress")))
+        frozen = replace(state, frozen=True, flags=flags, deadline=None)
+        reply = Reply(script.message("duress_reply", language))
+        return StepResult(frozen, (reply,), frozenset({Effect.DURESS}))
 
     current = script.nodes.get(state.node) if state.node else None
-    if state.ended or current is None or not current.waits or inbound.kind is InboundKind.START:
-        return _enter(script, script.start, {})
+    waiting = current is not None and current.wait is not None and not state.ended
+    if keyword is Keyword.LANGUAGE and match is not None and match.language:
+        switched = replace(state, language=match.language)
+        said = Reply(script.message("language_changed", match.language))
+        if waiting and current is not None:
+            return StepResult(switched, (said, *_ask(script, current, match.language)))
+        return _prefixed(said, _enter(script, script.start, switched, inbound.at))
+    if keyword is Keyword.HELP:
+        said = Reply(script.message("help", language))
+        if waiting and current is not None:
+            return StepResult(state, (said, *_ask(script, current, language)))
+        return _prefixed(said, _enter(script, script.start, state, inbound.at))
 
-    if current.answer is not None:
-        if inbound.kind is InboundKind.TEXT and inbound.text.strip():
-            answers = {**state.answers, current.answer: inbound.text.strip()}
-            assert current.next is not None  # noqa: S101 -- guaranteed by the validator
-            return _enter(script, current.next, answers)
-        return _not_understood(script, current, state)
-
-    chosen = _match_option(current, inbound)
-    if chosen is None:
-        return _not_understood(script, current, state)
-    answers = {**state.answers, current.id: chosen}
-    target = next(o.next for o in current.options if o.value == chosen)
-    return _enter(script, target, answers)
+    if not waiting or current is None or inbound.kind is InboundKind.START:
+        fresh = FlowState(language=state.language)
+        return _enter(script, script.start, fresh, inbound.at)
+    assert current.wait is not None  # noqa: S101 -- 'waiting' says so
+    return _route(script, state, current, current.wait, inbound)
 
 
-def _match_option(node: Node, inbound: Inbound) -> str | None:
-    """Match a button value, an option number ("2", as SMS has no buttons) or a label."""
+def _route(
+    script: Script, state: FlowState, node: Node, wait: Wait, inbound: Inbound
+) -> StepResult:
+    language = state.language or script.base_language
+    answer = inbound.text.strip()
+    target, category = _match_option(script, wait, inbound, language)
+    if target is None and inbound.kind is InboundKind.TEXT and answer:
+        for case in wait.cases:
+            if case.matches(answer):
+                target, category = case.next, case.category
+                break
+        else:
+            if wait.default is not None:
+                target, category = wait.default, "other"
+    if target is None or category is None:
+        said = Reply(script.message("not_understood", language))
+        return StepResult(state, (said, *_ask(script, node, language)))
+    results = {**state.results, node.id: category}
+    if wait.save_as is not None and inbound.kind is InboundKind.TEXT:
+        results[wait.save_as] = answer
+    return _enter(script, target, replace(state, results=results), inbound.at)
+
+
+def _match_option(
+    script: Script, wait: Wait, inbound: Inbound, language: str
+) -> tuple[str | None, str | None]:
+    """A button value, an option number ("2": SMS has no buttons) or a label typed out."""
     text = inbound.text.strip()
-    for option in node.options:
+    for option in wait.options:
         if text == option.value:
-            return option.value
+            return option.next, option.value
     if inbound.kind is InboundKind.CHOICE:
-        return None  # a button value we never offered: treat as not understood
-    # ASCII and short: "²" passes isdigit() but not int(), and a 10 kB number costs CPU.
-    if text.isascii() and text.isdigit() and len(text) <= 3 and 1 <= int(text) <= len(node.options):
-        return node.options[int(text) - 1].value
+        return None, None  # a button we never offered: not understood
+    if text.isascii() and text.isdigit() and len(text) <= _MAX_OPTION_DIGITS:
+        index = int(text) - 1
+        if 0 <= index < len(wait.options):
+            return wait.options[index].next, wait.options[index].value
     folded = text.casefold()
-    for option in node.options:
-        if folded in (option.label.casefold(), option.value.casefold()):
-            return option.value
-    return None
+    for option in wait.options:
+        labels = {label.casefold() for label in option.label.by_language.values()}
+        if folded in labels or folded == option.value.casefold():
+            return option.next, option.value
+    return None, None
 
 
-def _not_understood(script: Script, node: Node, state: FlowState) -> StepResult:
-    return StepResult(state, (Reply(script.not_understood), *_say(node)))
+def _timer(script: Script, state: FlowState, now: datetime) -> StepResult:
+    if state.ended:
+        return StepResult(state)
+    if state.expires_at is not None and now >= state.expires_at:
+        return StepResult(replace(state, ended=True, deadline=None), (), frozenset({Effect.EXPIRE}))
+    node = script.nodes.get(state.node) if state.node else None
+    timeout = node.wait.timeout if node is not None and node.wait is not None else None
+    if state.deadline is None or now < state.deadline or timeout is None or state.frozen:
+        return StepResult(state)  # woken early or for nothing: no message, no change
+    return _enter(script, timeout.next, state, now)
 
 
-def _say(node: Node) -> tuple[Reply, ...]:
-    options = tuple(ReplyOption(o.label, o.value) for o in node.options)
-    *leading, last = node.say
-    return (*(Reply(text) for text in leading), Reply(last, options))
+def _ask(script: Script, node: Node, language: str) -> tuple[Reply, ...]:
+    """The node's question again: its last message, with its options."""
+    return (_render(script, node, language)[-1],)
 
 
-def _enter(script: Script, node_id: str, answers: Mapping[str, str]) -> StepResult:
+def _render(script: Script, node: Node, language: str) -> list[Reply]:
+    base = script.base_language
+    replies = [Reply(text.render(language, base)) for text in node.say]
+    if replies and node.wait is not None and node.wait.options:
+        options = tuple(
+            ReplyOption(o.label.render(language, base), o.value) for o in node.wait.options
+        )
+        replies[-1] = Reply(replies[-1].text, options)
+    return replies
+
+
+def _prefixed(reply: Reply, result: StepResult) -> StepResult:
+    return replace(result, replies=(reply, *result.replies))
+
+
+def _enter(script: Script, node_id: str, state: FlowState, now: datetime) -> StepResult:
+    language = state.language or script.base_language
     replies: list[Reply] = []
     effects: set[Effect] = set()
+    priority: str | None = None
+    results = dict(state.results)
     node = script.node(node_id)
     for _ in range(STEP_LIMIT):
-        replies.extend(_say(node))
-        if node.action == "handoff":
+        replies.extend(_render(script, node, language))
+        results.update(node.set)
+        if node.handoff is not None:
             effects.add(Effect.HANDOFF)
-        if node.end:
-            effects.add(Effect.END)
-            return StepResult(
-                FlowState(node.id, answers, ended=True), tuple(replies), frozenset(effects)
-            )
-        if node.waits or node.next is None:
-            return StepResult(FlowState(node.id, answers), tuple(replies), frozenset(effects))
+            priority = "high" if "high" in (priority, node.handoff) else node.handoff
+        if node.end or node.wait is not None or node.next is None:
+            break
         node = script.node(node.next)
-    # Only reachable with an unvalidated looping script: end rather than spin.
-    effects.add(Effect.END)
-    return StepResult(FlowState(node.id, answers, ended=True), tuple(replies), frozenset(effects))
+    else:
+        node = replace(node, end=True)  # only an unchecked looping script gets here
+    deadline = None
+    if node.wait is not None and node.wait.timeout is not None:
+        deadline = now + timedelta(minutes=node.wait.timeout.minutes)
+    if node.end:
+        effects.add(Effect.END)
+    new_state = replace(
+        state, node=node.id, results=results, ended=node.end, deadline=deadline, frozen=False
+    )
+    return StepResult(new_state, tuple(replies), frozenset(effects), priority)

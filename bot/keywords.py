@@ -1,13 +1,20 @@
-"""Global safety keywords, checked before any script node sees a message.
+"""Global keywords, checked before any script node sees a message.
 
-They are deliberately whole-message matches: "EXIT" leaves, but "how do I exit the lease"
-does not, because a false quick exit wipes a conversation the person wanted to keep.
+They are whole-message matches: "EXIT" leaves, but "how do I exit the lease" does not,
+because a false quick exit wipes a conversation the person wanted to keep. Every language's
+keywords work whatever language the conversation is in: people mix languages, and a
+safety word must never fail because of a setting.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.script import Script
 
 
 class Keyword(StrEnum):
@@ -15,32 +22,49 @@ class Keyword(StrEnum):
 
     QUICK_EXIT = "quick_exit"
     OPT_OUT = "opt_out"
+    DELETE = "delete"
+    DURESS = "duress"
     EMERGENCY = "emergency"
+    HELP = "help"
+    LANGUAGE = "language"
 
 
-QUICK_EXIT_WORDS = frozenset({"EXIT"})
-# Carrier opt-out words: carriers act on them whatever we do, so we must too, silently.
+# Carrier opt-out words: carriers act on them whatever we do, so we must too, silently. They
+# are not configurable, and no script may use them for anything else.
 OPT_OUT_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 )
-EMERGENCY_WORDS = frozenset({"911", "999", "112", "EMERGENCY", "SOS"})
+# Checked first to last: leaving and wiping win over everything else.
+PRECEDENCE = ("quick_exit", "delete", "duress", "emergency", "help")
 
-_TRIM = " \t\r\n.!?,;:'\"()[]"
+_TRIM = " \t\r\n.!?¡¿,;:'\"()[]"
 
 
 def normalise(text: str) -> str:
-    """Fold case, width and surrounding punctuation so 'Exit!' and full-width 'EXIT' both match."""
-    folded = unicodedata.normalize("NFKC", text).strip(_TRIM)
-    return folded.upper()
+    """Fold case, width and surrounding punctuation so 'Exit!' and full-width 'EXIT' match."""
+    return unicodedata.normalize("NFKC", text).strip(_TRIM).upper()
 
 
-def match_keyword(text: str) -> Keyword | None:
-    """The safety keyword this whole message is, if any; quick exit and opt-out win."""
+@dataclass(frozen=True, slots=True)
+class KeywordMatch:
+    """A recognised keyword; ``language`` is set for a language switch."""
+
+    keyword: Keyword
+    language: str | None = None
+
+
+def match_keyword(script: Script, text: str) -> KeywordMatch | None:
+    """The keyword this whole message is, if any."""
     word = normalise(text)
-    if word in QUICK_EXIT_WORDS:
-        return Keyword.QUICK_EXIT
+    if not word:
+        return None
     if word in OPT_OUT_WORDS:
-        return Keyword.OPT_OUT
-    if word in EMERGENCY_WORDS:
-        return Keyword.EMERGENCY
+        return KeywordMatch(Keyword.OPT_OUT)
+    for kind in PRECEDENCE:
+        for words in script.keywords.get(kind, {}).values():
+            if word in (normalise(w) for w in words):
+                return KeywordMatch(Keyword(kind))
+    for language, words in script.language_keywords.items():
+        if word in (normalise(w) for w in words):
+            return KeywordMatch(Keyword.LANGUAGE, language)
     return None

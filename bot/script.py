@@ -1,25 +1,31 @@
-"""Scripts are data: YAML documents describing nodes, what each says and where answers lead.
+"""Scripts are data: YAML documents saying what the service says and where answers lead.
 
-This is the first cut of the model (schema 1): a node says one or more messages, then either
-offers options, waits for a free-text answer, moves on to ``next``, or ends. Problems are
-reported with the line they come from, because the people editing scripts are not
-developers.
+A node runs its parts in a fixed order, which keeps scripts readable for the people who edit
+them: ``say`` messages, ``set`` results, ``handoff`` (ask for a human), then exactly one way
+on: ``wait`` for the person (options, routing cases, a default and a timeout), ``next``
+(move on at once) or ``end``. Every text can be translated; see docs/scripts.md.
+
+Loading checks structure and the graph and reports every problem with its line, because the
+people editing scripts are not developers. The safety lint is separate (:mod:`bot.lint`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+from bot.cases import CASE_TESTS, Case, build_case
+from bot.yamlsource import YamlProblem, line_of, load_yaml, without_line
 
 SCHEMA_VERSION = 1
-ACTIONS = frozenset({"handoff"})
 MAX_NODES = 500
+DEFAULT_SESSION_MINUTES = 60
+KEYWORD_KINDS = ("quick_exit", "emergency", "help", "delete", "duress")
+REQUIRED_MESSAGES = ("not_understood", "help", "language_changed", "duress_reply")
+HANDOFF_PRIORITIES = ("normal", "high")
 
 
 class ScriptError(ValueError):
@@ -32,12 +38,43 @@ class ScriptError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Option:
-    """A choice offered with a message: a button on the web, a number on SMS."""
+class Text:
+    """A translatable text: one string per language code."""
 
-    label: str
+    by_language: Mapping[str, str]
+    line: int = 0
+
+    def render(self, language: str, base: str) -> str:
+        """The text in ``language``, falling back to the base language."""
+        return self.by_language.get(language) or self.by_language[base]
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """A choice offered with the question: a button on the web, a number on SMS."""
+
+    label: Text
     value: str
     next: str
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    """Where the flow goes if the person does not answer in time."""
+
+    minutes: int
+    next: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """A question: how answers are routed, and what happens when none comes."""
+
+    options: tuple[Option, ...] = ()
+    cases: tuple[Case, ...] = ()
+    save_as: str | None = None
+    default: str | None = None
+    timeout: Timeout | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,74 +82,84 @@ class Node:
     """One step of a script."""
 
     id: str
-    say: tuple[str, ...]
-    options: tuple[Option, ...] = ()
+    line: int
+    say: tuple[Text, ...] = ()
+    set: Mapping[str, str] = field(default_factory=dict)
+    handoff: str | None = None
+    wait: Wait | None = None
     next: str | None = None
-    answer: str | None = None  # free-text answer stored under this name, then ``next``
-    action: str | None = None
     end: bool = False
+    long_sms_reason: str | None = None
 
-    @property
-    def waits(self) -> bool:
-        """Whether the flow pauses here for the person."""
-        return bool(self.options) or self.answer is not None
+    def targets(self) -> list[str]:
+        """Every node this one can lead to."""
+        found = [self.next] if self.next else []
+        if self.wait is not None:
+            found += [o.next for o in self.wait.options] + [c.next for c in self.wait.cases]
+            found += [self.wait.default] if self.wait.default else []
+            found += [self.wait.timeout.next] if self.wait.timeout else []
+        return found
 
 
 @dataclass(frozen=True, slots=True)
 class Script:
-    """A validated script, ready for the engine."""
+    """A structurally valid script, ready for the engine and the lint."""
 
     name: str
+    languages: tuple[str, ...]
+    language_names: Mapping[str, str]
+    language_keywords: Mapping[str, tuple[str, ...]]
     start: str
-    nodes: Mapping[str, Node]
     emergency: str
-    not_understood: str
+    session_minutes: int
+    messages: Mapping[str, Text]
+    keywords: Mapping[str, Mapping[str, tuple[str, ...]]]
+    nodes: Mapping[str, Node]
+    alarm_words: tuple[str, ...] = ()
+
+    @property
+    def base_language(self) -> str:
+        """The first language: complete by definition, the fallback for the others."""
+        return self.languages[0]
 
     def node(self, node_id: str) -> Node:
-        """The node with this id (validated to exist at load time)."""
+        """The node with this id (checked to exist at load time)."""
         return self.nodes[node_id]
 
-
-class _LineLoader(yaml.SafeLoader):
-    """A YAML loader that remembers where each mapping started, for error messages."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping: dict[str, Any] = {
-        str(k): v for k, v in loader.construct_mapping(node, deep=True).items()
-    }
-    mapping["__line__"] = node.start_mark.line + 1
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-# YAML 1.1 reads yes/no/on/off as booleans, so an option `value: no` would silently become
-# False. Script authors are not programmers: only true/false are booleans here.
-_LineLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_LineLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+    def message(self, name: str, language: str) -> str:
+        """A system message in the person's language."""
+        return self.messages[name].render(language, self.base_language)
 
 
 def parse_script(text: str, source: str = "<script>") -> Script:
     """Parse and check a script document, raising ScriptError with every problem found."""
     try:
-        document = yaml.load(text, Loader=_LineLoader)  # noqa: S506 -- _LineLoader is a SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScriptError(source, [f"{where}not valid YAML ({problem})"]) from None
-    return _build(document, source)
+        document = load_yaml(text)
+    except YamlProblem as exc:
+        where = f"line {exc.line}: " if exc.line else ""
+        raise ScriptError(source, [f"{where}not valid YAML ({exc.problem})"]) from None
+    problems = _Problems()
+    script = _Builder(problems).build(document)
+    if problems or script is None:
+        raise ScriptError(source, problems.sorted())
+    return script
 
 
 def load_script_file(path: Path) -> Script:
     """Load a script from a file; the file name is used in error messages."""
-    return parse_script(path.read_text(encoding="utf-8"), source=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScriptError(str(path), [f"cannot read the file ({exc})"]) from None
+    return parse_script(text, source=str(path))
+
+
+def builtin_script_names() -> list[str]:
+    """Names of the scripts shipped in ``bot/scripts``."""
+    folder = resources.files("bot") / "scripts"
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def load_builtin_script(name: str) -> Script:
@@ -125,140 +172,308 @@ def load_builtin_script(name: str) -> Script:
     return parse_script(resource.read_text(encoding="utf-8"), source=f"{name}.yaml")
 
 
-def _build(document: Any, source: str) -> Script:
-    problems: list[str] = []
-    if not isinstance(document, dict):
-        raise ScriptError(source, ["line 1: a script is a mapping with 'schema', 'name', 'nodes'"])
+class _Problems:
+    def __init__(self) -> None:
+        self._items: list[tuple[int, str]] = []
 
-    def at(mapping: Mapping[str, Any]) -> str:
-        return f"line {mapping.get('__line__', '?')}"
+    def add(self, line: int, problem: str) -> None:
+        self._items.append((line, problem))
 
-    if document.get("schema") != SCHEMA_VERSION:
-        problems.append(f"{at(document)}: 'schema' must be {SCHEMA_VERSION}")
-    name = document.get("name")
-    if not isinstance(name, str) or not name:
-        problems.append(f"{at(document)}: 'name' must be a non-empty string")
-    raw_nodes = document.get("nodes")
-    if not isinstance(raw_nodes, dict) or len(raw_nodes) <= 1:
-        raise ScriptError(source, [*problems, f"{at(document)}: 'nodes' must be a mapping"])
-    if len(raw_nodes) - 1 > MAX_NODES:
-        problems.append(f"{at(raw_nodes)}: more than {MAX_NODES} nodes")
+    def __bool__(self) -> bool:
+        return bool(self._items)
 
-    nodes: dict[str, Node] = {}
-    for node_id, raw in raw_nodes.items():
-        if node_id == "__line__":
-            continue
-        node = _build_node(str(node_id), raw, problems, at(raw_nodes))
-        if node is not None:
-            nodes[node.id] = node
-
-    start = document.get("start")
-    emergency = document.get("emergency")
-    for key, value in (("start", start), ("emergency", emergency)):
-        if value not in nodes:
-            problems.append(f"{at(document)}: '{key}' must name a node, got {value!r}")
-    not_understood = document.get("not_understood")
-    if not isinstance(not_understood, str) or not not_understood.strip():
-        problems.append(f"{at(document)}: 'not_understood' message is required")
-
-    lines = {nid: r.get("__line__", "?") for nid, r in raw_nodes.items() if isinstance(r, dict)}
-    roots = [r for r in (start, emergency) if isinstance(r, str)]
-    problems.extend(_graph_problems(nodes, lines, roots))
-    if problems:
-        raise ScriptError(source, problems)
-    return Script(
-        name=str(name),
-        start=str(start),
-        nodes=nodes,
-        emergency=str(emergency),
-        not_understood=str(not_understood),
-    )
+    def sorted(self) -> list[str]:
+        return [f"line {line}: {problem}" for line, problem in sorted(set(self._items))]
 
 
-def _build_node(node_id: str, raw: Any, problems: list[str], parent_at: str) -> Node | None:
-    if not isinstance(raw, dict):
-        problems.append(f"{parent_at}: node {node_id!r} must be a mapping")
-        return None
-    at = f"line {raw['__line__']}"
-    allowed = {"say", "options", "next", "answer", "action", "end", "__line__"}
-    for key in raw.keys() - allowed:
-        problems.append(f"{at}: node {node_id!r} has unknown key {key!r}")
+class _Builder:
+    """Turns the YAML tree into a Script, collecting problems instead of stopping at one."""
 
-    say = raw.get("say")
-    texts = (say,) if isinstance(say, str) else tuple(say) if isinstance(say, list) else ()
-    if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
-        problems.append(f"{at}: node {node_id!r} needs 'say': a message or a list of messages")
+    def __init__(self, problems: _Problems) -> None:
+        self.problems = problems
+        self.languages: tuple[str, ...] = ("en",)
 
-    options: list[Option] = []
-    for raw_option in raw.get("options") or []:
-        if not isinstance(raw_option, dict) or not all(
-            isinstance(raw_option.get(k), str) and raw_option[k] for k in ("label", "value", "next")
+    def build(self, document: Any) -> Script | None:
+        if not isinstance(document, dict):
+            self.problems.add(1, "a script is a mapping with 'schema', 'name' and 'nodes'")
+            return None
+        at = line_of(document, 1)
+        allowed = {
+            "schema", "name", "languages", "start", "emergency", "session_minutes",
+            "messages", "keywords", "nodes", "alarm_words",
+        }  # fmt: skip
+        for key in without_line(document).keys() - allowed:
+            self.problems.add(at, f"unknown top-level key {key!r}")
+        if document.get("schema") != SCHEMA_VERSION:
+            self.problems.add(at, f"'schema' must be {SCHEMA_VERSION}")
+        name = document.get("name")
+        if not isinstance(name, str) or not name.strip():
+            self.problems.add(at, "'name' must be a non-empty string")
+
+        names, switch = self._languages(document.get("languages"), at)
+        messages = self._messages(document.get("messages"), at)
+        keywords = self._keywords(document.get("keywords"), at)
+        session = document.get("session_minutes", DEFAULT_SESSION_MINUTES)
+        if not isinstance(session, int) or isinstance(session, bool) or not 5 <= session <= 1440:
+            self.problems.add(at, "'session_minutes' must be a whole number from 5 to 1440")
+            session = DEFAULT_SESSION_MINUTES
+        alarm = document.get("alarm_words", [])
+        if not isinstance(alarm, list) or not all(isinstance(w, str) for w in alarm):
+            self.problems.add(at, "'alarm_words' must be a list of words")
+            alarm = []
+
+        raw_nodes = document.get("nodes")
+        if not isinstance(raw_nodes, dict) or not without_line(raw_nodes):
+            self.problems.add(at, "'nodes' must be a mapping of node ids to nodes")
+            return None
+        if len(without_line(raw_nodes)) > MAX_NODES:
+            self.problems.add(line_of(raw_nodes), f"more than {MAX_NODES} nodes")
+        nodes: dict[str, Node] = {}
+        for node_id, raw in without_line(raw_nodes).items():
+            node = self._node(node_id, raw, line_of(raw_nodes))
+            if node is not None:
+                nodes[node_id] = node
+
+        start, emergency = document.get("start"), document.get("emergency")
+        for key, value in (("start", start), ("emergency", emergency)):
+            if not isinstance(value, str) or value not in nodes:
+                self.problems.add(at, f"'{key}' must name a node, got {value!r}")
+        self._check_graph(nodes, [r for r in (start, emergency) if isinstance(r, str)])
+        if self.problems:
+            return None
+        return Script(
+            name=str(name),
+            languages=self.languages,
+            language_names=names,
+            language_keywords=switch,
+            start=str(start),
+            emergency=str(emergency),
+            session_minutes=session,
+            messages=messages,
+            keywords=keywords,
+            nodes=nodes,
+            alarm_words=tuple(alarm),
+        )
+
+    # -- sections ---------------------------------------------------------------------
+
+    def _languages(self, raw: Any, at: int) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+        if raw is None:
+            return {"en": "English"}, {"en": ()}
+        if not isinstance(raw, dict) or not without_line(raw):
+            self.problems.add(at, "'languages' maps language codes to {name, keywords}")
+            return {"en": "English"}, {"en": ()}
+        names: dict[str, str] = {}
+        switch: dict[str, tuple[str, ...]] = {}
+        for code, spec in without_line(raw).items():
+            line = line_of(spec, line_of(raw))
+            if not (code.isalpha() and 2 <= len(code) <= 3 and code.islower()):
+                self.problems.add(line, f"language code {code!r} must be like 'en' or 'es'")
+            if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+                self.problems.add(line, f"language {code!r} needs a 'name'")
+                continue
+            names[code] = spec["name"]
+            switch[code] = self._word_list(spec.get("keywords", []), line, f"{code} keywords")
+        self.languages = tuple(names) or ("en",)
+        return names, switch
+
+    def _messages(self, raw: Any, at: int) -> dict[str, Text]:
+        messages: dict[str, Text] = {}
+        if not isinstance(raw, dict):
+            self.problems.add(at, f"'messages' must define {', '.join(REQUIRED_MESSAGES)}")
+            return messages
+        for name in REQUIRED_MESSAGES:
+            if name not in raw:
+                self.problems.add(line_of(raw), f"message {name!r} is missing")
+        for name, value in without_line(raw).items():
+            if name not in REQUIRED_MESSAGES:
+                self.problems.add(line_of(raw), f"unknown message {name!r}")
+                continue
+            text = self._text(value, line_of(raw), f"message {name!r}")
+            if text is not None:
+                messages[name] = text
+        return messages
+
+    def _keywords(self, raw: Any, at: int) -> dict[str, dict[str, tuple[str, ...]]]:
+        keywords: dict[str, dict[str, tuple[str, ...]]] = {kind: {} for kind in KEYWORD_KINDS}
+        if raw is None:
+            return keywords
+        if not isinstance(raw, dict):
+            self.problems.add(at, "'keywords' maps a kind to words per language")
+            return keywords
+        for kind, per_language in without_line(raw).items():
+            line = line_of(per_language, line_of(raw))
+            if kind not in KEYWORD_KINDS:
+                self.problems.add(line, f"unknown keyword kind {kind!r}: use {KEYWORD_KINDS}")
+                continue
+            if not isinstance(per_language, dict):
+                self.problems.add(line, f"keywords {kind!r} must map languages to word lists")
+                continue
+            for language, words in without_line(per_language).items():
+                keywords[kind][language] = self._word_list(words, line, f"{kind} keywords")
+        return keywords
+
+    # -- nodes --------------------------------------------------------------------------
+
+    def _node(self, node_id: str, raw: Any, parent_line: int) -> Node | None:
+        if not isinstance(raw, dict):
+            self.problems.add(parent_line, f"node {node_id!r} must be a mapping")
+            return None
+        line = line_of(raw)
+        allowed = {"say", "set", "handoff", "wait", "next", "end", "long_sms_reason"}
+        for key in without_line(raw).keys() - allowed:
+            self.problems.add(line, f"node {node_id!r} has unknown key {key!r}")
+
+        raw_say = raw.get("say", [])
+        say_items = raw_say if isinstance(raw_say, list) else [raw_say]
+        say = tuple(
+            text
+            for item in say_items
+            if (text := self._text(item, line, f"'say' of {node_id!r}")) is not None
+        )
+        values = raw.get("set", {})
+        if not isinstance(values, dict) or not all(
+            isinstance(v, str | int) for v in without_line(values).values()
         ):
-            problems.append(f"{at}: each option of {node_id!r} needs 'label', 'value' and 'next'")
-            continue
-        options.append(Option(raw_option["label"], raw_option["value"], raw_option["next"]))
-    values = [o.value for o in options]
-    if len(set(values)) != len(values):
-        problems.append(f"{at}: node {node_id!r} repeats an option value")
+            self.problems.add(line, f"'set' of {node_id!r} maps result names to values")
+            values = {}
+        handoff = raw.get("handoff")
+        if handoff is not None and handoff not in HANDOFF_PRIORITIES:
+            self.problems.add(line, f"'handoff' of {node_id!r} must be one of {HANDOFF_PRIORITIES}")
+        wait = self._wait(node_id, raw["wait"], line) if "wait" in raw else None
+        next_node = raw.get("next")
+        end = raw.get("end", False) is True
+        ways_on = sum(("wait" in raw, next_node is not None, end))
+        if ways_on != 1:
+            self.problems.add(line, f"node {node_id!r} needs exactly one of 'wait', 'next', 'end'")
+        if wait is not None and not say:
+            self.problems.add(line, f"node {node_id!r} waits without asking anything ('say')")
+        reason = raw.get("long_sms_reason")
+        return Node(
+            id=node_id,
+            line=line,
+            say=say,
+            set={str(k): str(v) for k, v in without_line(values).items()},
+            handoff=handoff,
+            wait=wait,
+            next=next_node if isinstance(next_node, str) else None,
+            end=end,
+            long_sms_reason=reason if isinstance(reason, str) else None,
+        )
 
-    action = raw.get("action")
-    if action is not None and action not in ACTIONS:
-        problems.append(f"{at}: node {node_id!r} has unknown action {action!r}")
-    answer = raw.get("answer")
-    if answer is not None and (not isinstance(answer, str) or not answer.isidentifier()):
-        problems.append(f"{at}: 'answer' of {node_id!r} must be a simple name")
-    end = raw.get("end", False) is True
-    next_node = raw.get("next")
-    exits = sum((bool(options), answer is not None, end))
-    if exits > 1:
-        problems.append(f"{at}: node {node_id!r} may have only one of 'options', 'answer', 'end'")
-    if not end and not options and next_node is None:
-        problems.append(f"{at}: node {node_id!r} leads nowhere: give it options, next or end")
-    if answer is not None and next_node is None:
-        problems.append(f"{at}: node {node_id!r} waits for an answer but has no 'next'")
-    return Node(
-        id=node_id,
-        say=tuple(str(t) for t in texts),
-        options=tuple(options),
-        next=str(next_node) if next_node is not None else None,
-        answer=answer,
-        action=action,
-        end=end,
-    )
+    def _wait(self, node_id: str, raw: Any, node_line: int) -> Wait | None:
+        if not isinstance(raw, dict):
+            self.problems.add(node_line, f"'wait' of {node_id!r} must be a mapping")
+            return None
+        line = line_of(raw, node_line)
+        allowed = {"options", "cases", "save_as", "default", "timeout"}
+        for key in without_line(raw).keys() - allowed:
+            self.problems.add(line, f"'wait' of {node_id!r} has unknown key {key!r}")
+        options = []
+        for raw_option in raw.get("options") or []:
+            o_line = line_of(raw_option, line)
+            if not isinstance(raw_option, dict) or not all(
+                k in raw_option for k in ("label", "value", "next")
+            ):
+                self.problems.add(o_line, f"each option of {node_id!r} needs label, value, next")
+                continue
+            label = self._text(raw_option["label"], o_line, f"an option label of {node_id!r}")
+            if label is not None:
+                options.append(Option(label, str(raw_option["value"]), str(raw_option["next"])))
+        if len({o.value for o in options}) != len(options):
+            self.problems.add(line, f"node {node_id!r} repeats an option value")
+        cases = []
+        for raw_case in raw.get("cases") or []:
+            c_line = line_of(raw_case, line)
+            try:
+                cases.append(build_case(raw_case, self.languages))
+            except ValueError as exc:
+                self.problems.add(c_line, f"a case of {node_id!r}: {exc}")
+        save_as = raw.get("save_as")
+        if save_as is not None and (not isinstance(save_as, str) or not save_as.isidentifier()):
+            self.problems.add(line, f"'save_as' of {node_id!r} must be a simple name")
+        default = raw.get("default")
+        if not options and not cases and default is None:
+            self.problems.add(line, f"'wait' of {node_id!r} needs options, cases or a default")
+        timeout = raw.get("timeout")
+        parsed_timeout = None
+        if timeout is not None:
+            minutes = timeout.get("minutes") if isinstance(timeout, dict) else None
+            target = timeout.get("next") if isinstance(timeout, dict) else None
+            if (
+                not isinstance(minutes, int)
+                or isinstance(minutes, bool)
+                or not 1 <= minutes <= 1440
+            ):
+                self.problems.add(line, f"timeout of {node_id!r} needs 'minutes' from 1 to 1440")
+            elif not isinstance(target, str):
+                self.problems.add(line, f"timeout of {node_id!r} needs 'next'")
+            else:
+                parsed_timeout = Timeout(minutes, target)
+        return Wait(
+            options=tuple(options),
+            cases=tuple(cases),
+            save_as=save_as if isinstance(save_as, str) else None,
+            default=default if isinstance(default, str) else None,
+            timeout=parsed_timeout,
+        )
 
+    # -- values -------------------------------------------------------------------------
 
-def _graph_problems(
-    nodes: Mapping[str, Node], lines: Mapping[str, Any], roots: list[str]
-) -> list[str]:
-    problems: list[str] = []
-    for node in nodes.values():
-        targets = [o.next for o in node.options] + ([node.next] if node.next else [])
-        for target in targets:
-            if target not in nodes:
-                problems.append(
-                    f"line {lines.get(node.id, '?')}: node {node.id!r} leads to missing node "
-                    f"{target!r}"
+    def _text(self, raw: Any, line: int, what: str) -> Text | None:
+        """A plain string is the base language; a mapping gives one text per language."""
+        if isinstance(raw, str) and raw.strip():
+            return Text({self.languages[0]: raw}, line)
+        if isinstance(raw, dict):
+            texts = without_line(raw)
+            here = line_of(raw, line)
+            unknown = texts.keys() - set(self.languages)
+            if unknown:
+                self.problems.add(
+                    here, f"{what} has texts in undeclared languages {sorted(unknown)}"
                 )
-    reachable = _reachable(nodes, roots)
-    for node_id in nodes.keys() - reachable:
-        problems.append(f"line {lines.get(node_id, '?')}: node {node_id!r} is unreachable")
-    # A chain of nodes that never wait would loop forever within one turn.
-    for node in nodes.values():
-        path: list[str] = []
-        step: Node | None = node
-        while step is not None and not step.waits and not step.end and step.next:
-            if step.id in path:
-                problems.append(
-                    f"line {lines.get(node.id, '?')}: nodes {' -> '.join(path)} loop "
-                    "without waiting for the person"
-                )
-                break
-            path.append(step.id)
-            step = nodes.get(step.next)
-    return sorted(set(problems), key=_line_order)
+            if not all(isinstance(t, str) and t.strip() for t in texts.values()):
+                self.problems.add(here, f"{what} has an empty text")
+            elif self.languages[0] not in texts:
+                self.problems.add(here, f"{what} has no {self.languages[0]!r} text")
+            else:
+                return Text(texts, here)
+            return None
+        self.problems.add(line, f"{what} must be a text or a mapping of language to text")
+        return None
+
+    def _word_list(self, raw: Any, line: int, what: str) -> tuple[str, ...]:
+        if not isinstance(raw, list) or not all(isinstance(w, str | int) for w in raw):
+            self.problems.add(line, f"{what} must be a list of words")
+            return ()
+        return tuple(str(w) for w in raw)
+
+    def _check_graph(self, nodes: Mapping[str, Node], roots: list[str]) -> None:
+        for node in nodes.values():
+            for target in node.targets():
+                if target not in nodes:
+                    self.problems.add(
+                        node.line, f"node {node.id!r} leads to missing node {target!r}"
+                    )
+        reachable = reachable_nodes(nodes, roots)
+        for node_id in nodes.keys() - reachable:
+            self.problems.add(nodes[node_id].line, f"node {node_id!r} is unreachable")
+        # A chain of nodes that never wait would loop forever within one turn.
+        for node in nodes.values():
+            path: list[str] = []
+            current: Node | None = node
+            while current is not None and current.next:
+                if current.id in path:
+                    self.problems.add(
+                        node.line, f"nodes {' -> '.join(path)} loop without waiting for the person"
+                    )
+                    break
+                path.append(current.id)
+                current = nodes.get(current.next)
 
 
-def _reachable(nodes: Mapping[str, Node], roots: list[str]) -> set[str]:
+def reachable_nodes(nodes: Mapping[str, Node], roots: list[str]) -> set[str]:
+    """Node ids reachable from the roots by any route."""
     seen: set[str] = set()
     todo = [root for root in roots if root in nodes]
     while todo:
@@ -266,13 +481,22 @@ def _reachable(nodes: Mapping[str, Node], roots: list[str]) -> set[str]:
         if node_id in seen or node_id not in nodes:
             continue
         seen.add(node_id)
-        node = nodes[node_id]
-        todo.extend(o.next for o in node.options)
-        if node.next:
-            todo.append(node.next)
+        todo.extend(nodes[node_id].targets())
     return seen
 
 
-def _line_order(problem: str) -> tuple[int, str]:
-    number = problem.removeprefix("line ").split(":", 1)[0]
-    return (int(number) if number.isdigit() else 0, problem)
+__all__ = [
+    "CASE_TESTS",
+    "Case",
+    "Node",
+    "Option",
+    "Script",
+    "ScriptError",
+    "Text",
+    "Timeout",
+    "Wait",
+    "builtin_script_names",
+    "load_builtin_script",
+    "load_script_file",
+    "parse_script",
+]

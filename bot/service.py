@@ -2,58 +2,117 @@
 
 Channels hand it parsed messages; it finds the person's conversation by pseudonym (never by
 address), runs one engine step, stores the turn encrypted, and returns what to send. Quick
-exit and opt-out wipe the conversation before anything else happens.
+exit and opt-out wipe the conversation before anything else happens. Timers (a question
+left unanswered, a session gone quiet) are fired by :meth:`fire_due_timers`, which the app
+calls from a background worker; because the due time is stored, they fire after a restart.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
-from bot.engine import Effect, FlowState, Inbound, InboundKind, Reply, step
+from bot.engine import Effect, FlowState, Inbound, InboundKind, Reply, StepResult, step
 from bot.script import Script
 from channels.base import InboundMessage
 from crypto import Pseudonymizer
-from storage.conversations import ACTIVE, ENDED, ConversationStore, NewMessage
+from storage.conversations import (
+    ABANDONED,
+    ACTIVE,
+    ENDED,
+    EXPIRED,
+    ConversationNotFound,
+    ConversationStore,
+    ConversationView,
+    NewMessage,
+)
+from storage.models import utcnow
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class TurnOutcome:
-    """What the channel should do after one inbound message."""
+    """What the channel should do after one event."""
 
     conversation_id: str | None
     replies: tuple[Reply, ...] = ()
     ended: bool = False
     wiped: bool = False
-    handoff_requested: bool = False
+    handoff_priority: str | None = None  # set when the person asked for a human
+
+
+@dataclass(frozen=True, slots=True)
+class TimerDelivery:
+    """Replies a timer produced, for the channel to send to ``address``."""
+
+    channel: str
+    address: str
+    outcome: TurnOutcome
+
+
+class _KeyedLocks:
+    """One lock per person, so two messages from one person never race through the engine."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
 
 
 class ConversationService:
     """Runs conversations; see the module docstring."""
 
     def __init__(
-        self, store: ConversationStore, pseudonymizer: Pseudonymizer, script: Script
+        self,
+        store: ConversationStore,
+        pseudonymizer: Pseudonymizer,
+        script: Script,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
         self._pseudonymizer = pseudonymizer
         self._script = script
+        self._clock = clock
+        self._locks = _KeyedLocks()
 
     async def handle(self, message: InboundMessage) -> TurnOutcome:
         """Process one inbound message and return the replies to send."""
         pseudonym = self._pseudonymizer.pseudonym(message.channel, message.address)
-        conversation = await self._store.find_active(message.channel, pseudonym)
+        async with self._locks.hold(pseudonym):
+            return await self._handle(message, pseudonym)
 
+    async def _handle(self, message: InboundMessage, pseudonym: str) -> TurnOutcome:
+        now = self._clock()
+        conversation = await self._store.find_active(message.channel, pseudonym)
         if message.is_quick_exit:
-            return await self._wipe(conversation.id if conversation else None, message.channel)
+            return await self._wipe(conversation, message.channel)
+
+        state = FlowState.from_dict(conversation.flow_state) if conversation else FlowState()
+        if conversation is not None and state.expires_at is not None and now >= state.expires_at:
+            # Gone quiet past the session: close it and let this message start afresh.
+            await self._store.close(conversation.id, EXPIRED)
+            conversation, state = None, FlowState(language=state.language)
 
         assert message.kind is not None  # noqa: S101 -- only quick exit has no kind
-        state = FlowState.from_dict(conversation.flow_state) if conversation else FlowState()
-        result = step(self._script, state, Inbound(message.kind, message.text))
-
+        result = step(self._script, state, Inbound(message.kind, now, message.text))
         if Effect.WIPE in result.effects:
-            return await self._wipe(conversation.id if conversation else None, message.channel)
+            return await self._wipe(conversation, message.channel)
 
         if conversation is None:
             conversation = await self._store.start_conversation(
@@ -64,37 +123,78 @@ class ConversationService:
                 flow_state=result.state.to_dict(),
             )
             logger.info("conversation %s started on %s", conversation.alias, message.channel)
-
-        turn: list[NewMessage] = []
+        said = []
         if message.kind is not InboundKind.START:
-            turn.append(NewMessage(direction="in", sender="person", text=message.text))
-        turn.extend(NewMessage(direction="out", sender="bot", text=r.text) for r in result.replies)
-        ended = Effect.END in result.effects
-        await self._store.record_turn(
-            conversation.id,
-            flow_state=result.state.to_dict(),
-            status=ENDED if ended else ACTIVE,
-            messages=turn,
-        )
-        if Effect.EMERGENCY in result.effects:
-            logger.warning("conversation %s used an emergency keyword", conversation.alias)
-        return TurnOutcome(
-            conversation_id=conversation.id,
-            replies=result.replies,
-            ended=ended,
-            handoff_requested=Effect.HANDOFF in result.effects,
-        )
+            said.append(NewMessage(direction="in", sender="person", text=message.text))
+        return await self._record(conversation, result, said)
+
+    async def fire_due_timers(self, limit: int = 100) -> list[TimerDelivery]:
+        """Wake conversations whose wait timed out or whose session expired."""
+        deliveries = []
+        for conversation_id in await self._store.due_for_timer(self._clock(), limit):
+            try:
+                conversation = await self._store.get(conversation_id)
+            except ConversationNotFound:
+                continue  # wiped meanwhile
+            async with self._locks.hold(conversation.pseudonym):
+                delivery = await self._fire_timer(conversation.id)
+            if delivery is not None:
+                deliveries.append(delivery)
+        return deliveries
+
+    async def _fire_timer(self, conversation_id: str) -> TimerDelivery | None:
+        try:  # reload under the lock: the person may have written meanwhile
+            conversation = await self._store.get(conversation_id)
+        except ConversationNotFound:
+            return None
+        if conversation.status != ACTIVE:
+            return None
+        state = FlowState.from_dict(conversation.flow_state)
+        result = step(self._script, state, Inbound(InboundKind.TIMER, self._clock()))
+        outcome = await self._record(conversation, result, [])
+        if conversation.reply_address is None:
+            return None
+        return TimerDelivery(conversation.channel, conversation.reply_address, outcome)
 
     async def abandon(self, channel: str, address: str) -> None:
         """The person went away without ending; the conversation waits for retention."""
         pseudonym = self._pseudonymizer.pseudonym(channel, address)
-        conversation = await self._store.find_active(channel, pseudonym)
-        if conversation is not None:
-            await self._store.mark_abandoned(conversation.id)
+        async with self._locks.hold(pseudonym):
+            conversation = await self._store.find_active(channel, pseudonym)
+            if conversation is not None:
+                await self._store.close(conversation.id, ABANDONED)
 
-    async def _wipe(self, conversation_id: str | None, channel: str) -> TurnOutcome:
-        if conversation_id is not None:
-            await self._store.wipe(conversation_id)
+    async def _record(
+        self, conversation: ConversationView, result: StepResult, said: list[NewMessage]
+    ) -> TurnOutcome:
+        turn = said + [NewMessage("out", "bot", reply.text) for reply in result.replies]
+        if Effect.EXPIRE in result.effects:
+            status = EXPIRED
+        elif result.state.ended:
+            status = ENDED
+        else:
+            status = ACTIVE
+        await self._store.record_turn(
+            conversation.id,
+            flow_state=result.state.to_dict(),
+            status=status,
+            messages=turn,
+            timer_due_at=result.state.next_timer(),
+        )
+        if Effect.EMERGENCY in result.effects:
+            logger.warning("conversation %s used an emergency keyword", conversation.alias)
+        if Effect.DURESS in result.effects:
+            logger.warning("conversation %s is frozen: duress word", conversation.alias)
+        return TurnOutcome(
+            conversation_id=conversation.id,
+            replies=result.replies,
+            ended=status != ACTIVE,
+            handoff_priority=result.handoff_priority,
+        )
+
+    async def _wipe(self, conversation: ConversationView | None, channel: str) -> TurnOutcome:
+        if conversation is not None:
+            await self._store.wipe(conversation.id)
         # No alias here: the conversation is gone and nothing should tie this line to it.
         logger.info("a conversation on %s was wiped at the person's request", channel)
         return TurnOutcome(conversation_id=None, wiped=True)

@@ -70,3 +70,6 @@ class Channel(ABC):
     @abstractmethod
     async def send(self, address: str, message: OutboundMessage) -> None:
         """Deliver one message, or raise RecipientGone when the person cannot be reached."""
+
+    async def conversation_ended(self, address: str) -> None:  # noqa: B027 -- optional hook
+        """Tell the person's client the conversation is over, where the channel can."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from sqlalchemy import text
 
 from bot.script import Script, load_builtin_script
 from bot.service import ConversationService
+from channels.base import Channel, OutboundMessage, RecipientGone
 from channels.webchat import routes as webchat
 from channels.webchat.channel import WebChatChannel
 from config import Settings
@@ -35,10 +38,13 @@ class Services:
     conversation_service: ConversationService
 
 
+TIMER_INTERVAL_SECONDS = 10.0
+
 SETTINGS = web.AppKey("settings", Settings)
 KEYRING = web.AppKey("keyring", KeyRing)
 SCRIPT = web.AppKey("script", Script)
 WEBCHAT = web.AppKey("webchat", WebChatChannel)
+CHANNELS = web.AppKey("channels", dict[str, Channel])
 SERVICES = web.AppKey("services", Services)
 
 
@@ -53,6 +59,7 @@ def create_app(
     *,
     keyring: KeyRing | None = None,
     password_hasher: PasswordHasher | None = None,
+    timer_interval: float = TIMER_INTERVAL_SECONDS,
 ) -> web.Application:
     """Build the service.
 
@@ -61,12 +68,15 @@ def create_app(
         keyring: master keys; loaded from settings when omitted (tests pass a fixed one).
         password_hasher: argon2 hasher; the production default is deliberately slow, tests
             pass a cheap one.
+        timer_interval: seconds between checks for timed-out waits and expired sessions.
     """
     app = web.Application()
     app[SETTINGS] = settings
     app[KEYRING] = keyring or load_keyring(settings)
     app[SCRIPT] = load_builtin_script("default")
     app[WEBCHAT] = WebChatChannel()
+    channels: dict[str, Channel] = {WebChatChannel.name: app[WEBCHAT]}
+    app[CHANNELS] = channels
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
@@ -87,7 +97,15 @@ def create_app(
             await app[WEBCHAT].drain()
             await engine.dispose()
 
+    async def timers(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_run_timers(app, timer_interval))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(timers)
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_close_websockets)
     app.router.add_routes(_routes(app))
@@ -120,6 +138,28 @@ def _routes(app: web.Application) -> list[web.RouteDef]:
         web.get("/favicon.ico", favicon),
         web.get("/healthz", healthz),
     ]
+
+
+async def _run_timers(app: web.Application, interval: float) -> None:
+    """Fire due timers forever; one bad delivery must not stop the others."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            deliveries = await app[SERVICES].conversation_service.fire_due_timers()
+        except Exception:  # the worker must survive a database hiccup
+            logger.exception("timer worker: could not fire due timers")
+            continue
+        for delivery in deliveries:
+            channel = app[CHANNELS].get(delivery.channel)
+            if channel is None:
+                continue
+            try:
+                for reply in delivery.outcome.replies:
+                    await channel.send(delivery.address, OutboundMessage(reply.text, reply.options))
+                if delivery.outcome.ended:
+                    await channel.conversation_ended(delivery.address)
+            except RecipientGone:
+                pass  # the page was closed: nothing to deliver to, nothing to keep
 
 
 async def _close_websockets(app: web.Application) -> None:

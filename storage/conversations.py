@@ -32,6 +32,7 @@ from storage.models import Conversation, ConversationKey, Message, new_id, utcno
 ACTIVE = "active"
 ENDED = "ended"
 ABANDONED = "abandoned"
+EXPIRED = "expired"
 
 
 class ConversationNotFound(LookupError):
@@ -48,6 +49,7 @@ class ConversationView:
 
     id: str
     channel: str
+    pseudonym: str
     status: str
     script: str
     flow_state: dict[str, Any]
@@ -177,8 +179,9 @@ class ConversationStore:
         flow_state: dict[str, Any],
         status: str,
         messages: Sequence[NewMessage],
+        timer_due_at: datetime | None = None,
     ) -> None:
-        """Store one turn atomically: the messages, the new flow state and the status."""
+        """Store one turn atomically: messages, flow state, status and the next timer."""
         now = self._clock()
         async with self._sessions.begin() as session:
             row = await session.get(Conversation, conversation_id, with_for_update=True)
@@ -204,15 +207,27 @@ class ConversationStore:
             row.flow_state = _seal_state(cipher, conversation_id, flow_state)
             row.status = status
             row.last_activity_at = now
+            row.timer_due_at = timer_due_at if status == ACTIVE else None
 
-    async def mark_abandoned(self, conversation_id: str) -> None:
-        """The person went away without ending (closed the tab); keep it for retention."""
+    async def close(self, conversation_id: str, status: str) -> None:
+        """End an active conversation without a turn: abandoned (page closed) or expired."""
         async with self._sessions.begin() as session:
             await session.execute(
                 update(Conversation)
                 .where(Conversation.id == conversation_id, Conversation.status == ACTIVE)
-                .values(status=ABANDONED, last_activity_at=self._clock())
+                .values(status=status, timer_due_at=None, last_activity_at=self._clock())
             )
+
+    async def due_for_timer(self, now: datetime, limit: int = 100) -> list[str]:
+        """Ids of active conversations whose timer is due, oldest first."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(Conversation.id)
+                .where(Conversation.status == ACTIVE, Conversation.timer_due_at <= now)
+                .order_by(Conversation.timer_due_at)
+                .limit(limit)
+            )
+            return list(rows)
 
     async def messages(self, conversation_id: str) -> list[StoredMessage]:
         """The decrypted transcript, oldest first."""
@@ -288,6 +303,7 @@ class ConversationStore:
         return ConversationView(
             id=row.id,
             channel=row.channel,
+            pseudonym=row.pseudonym,
             status=row.status,
             script=row.script,
             flow_state=state,

@@ -87,6 +87,9 @@ class Conversation(Base):
     message_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the flow must be woken (a wait's timeout or session expiry); in clear so the
+    # timer worker can find due conversations without decrypting anything.
+    timer_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     __table_args__ = (Index("ix_conversations_pseudonym_status", "pseudonym", "status"),)
 

@@ -105,6 +105,10 @@ class WebChatChannel(Channel):
             },
         )
 
+    async def conversation_ended(self, address: str) -> None:
+        """The page shows "This chat has ended" and offers a fresh start."""
+        await self.send_frame(address, {"type": "closed"})
+
     async def send_frame(self, address: str, frame: dict[str, Any]) -> None:
         """Send any protocol frame (status, closed, error)."""
         socket = self._sockets.get(address)

@@ -72,7 +72,7 @@ async def websocket(
             for reply in outcome.replies:
                 await channel.send(address, OutboundMessage(reply.text, reply.options))
             if outcome.ended:
-                await channel.send_frame(address, {"type": "closed"})
+                await channel.conversation_ended(address)
     except RecipientGone:
         pass  # the page went away mid-reply; the conversation is abandoned below
     finally:

@@ -1,67 +1,78 @@
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.engine import STEP_LIMIT, Effect, FlowState, Inbound, InboundKind, step
+from bot.engine import STEP_LIMIT, Effect, FlowState, Inbound, InboundKind, StepResult, step
 from bot.keywords import OPT_OUT_WORDS
-from bot.script import load_builtin_script
+from bot.script import load_builtin_script, parse_script
 
 SCRIPT = load_builtin_script("default")
-ALARM_WORDS = ("abuse", "violence", "shelter", "domestic", "porchlight")
+T0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 
 
-def start():
-    return step(SCRIPT, FlowState(), Inbound(InboundKind.START))
+def start(at: datetime = T0) -> StepResult:
+    return step(SCRIPT, FlowState(), Inbound(InboundKind.START, at))
 
 
-def say(state: FlowState, text: str, kind: InboundKind = InboundKind.TEXT):
-    return step(SCRIPT, state, Inbound(kind, text))
+def say(
+    state: FlowState, text: str, kind: InboundKind = InboundKind.TEXT, at: datetime = T0
+) -> StepResult:
+    return step(SCRIPT, state, Inbound(kind, at, text))
 
 
-def test_the_first_exchange_is_neutral_says_how_to_leave_and_asks_about_safety() -> None:
+def at_menu() -> FlowState:
+    return say(start().state, "1").state
+
+
+def texts(result: StepResult) -> list[str]:
+    return [reply.text for reply in result.replies]
+
+
+def test_the_first_exchange_says_how_to_leave_then_asks_about_safety() -> None:
     result = start()
-
-    texts = [reply.text for reply in result.replies]
-    assert any("EXIT" in text for text in texts), "quick-exit instructions in the first exchange"
-    assert "safe" in texts[-1].lower()
-    assert texts[-1].endswith("?")
+    assert any("EXIT" in text for text in texts(result))
+    assert texts(result)[-1] == "Is it safe for you to talk right now?"
     assert [o.value for o in result.replies[-1].options] == ["safe", "not_safe", "danger"]
-    for text in texts:
-        for word in ALARM_WORDS:
-            assert word not in text.lower()
 
 
 def test_danger_goes_straight_to_emergency_numbers() -> None:
     result = say(start().state, "danger", InboundKind.CHOICE)
-    assert "911" in result.replies[0].text
+    assert "911" in texts(result)[0]
+    assert result.state.results["risk"] == "high"
 
 
-@pytest.mark.parametrize("answer", ["1", "Yes, I can talk", "  yes, i can talk ", "safe"])
+@pytest.mark.parametrize("answer", ["1", "Yes, I can talk", "  yes, i can talk ", "safe", "yeah"])
 def test_sms_style_answers_choose_options(answer: str) -> None:
     result = say(start().state, answer)
     assert result.state.node == "menu"
-    assert result.state.answers["safety_check"] == "safe"
+    assert result.state.results["safety_check"] == "safe"
 
 
 def test_an_unexpected_answer_repeats_the_question_instead_of_stalling() -> None:
     first = start()
     result = say(first.state, "banana")
-    assert result.state == first.state
-    assert result.replies[0].text == SCRIPT.not_understood
-    assert result.replies[-1].options == first.replies[-1].options
+    assert result.state.node == first.state.node
+    assert texts(result)[0] == SCRIPT.message("not_understood", "en")
+    assert result.replies[-1] == first.replies[-1]
 
 
 def test_a_button_value_never_offered_is_not_understood() -> None:
     first = start()
-    result = say(first.state, "1", InboundKind.CHOICE)
-    assert result.state == first.state
+    assert say(first.state, "1", InboundKind.CHOICE).state.node == "safety_check"
 
 
-@pytest.mark.parametrize("word", ["EXIT", "exit", " Exit! ", "\uff25\uff38\uff29\uff34"])
-def test_quick_exit_wipes_and_says_nothing(word: str) -> None:
-    result = say(say(start().state, "1").state, word)
+@pytest.mark.parametrize("word", ["EXIT", "exit", " Exit! ", "\uff25\uff38\uff29\uff34", "salir"])
+def test_quick_exit_wipes_and_says_nothing_in_any_language(word: str) -> None:
+    result = say(at_menu(), word)
     assert result.effects == {Effect.WIPE}
     assert result.replies == ()
+
+
+@pytest.mark.parametrize("word", ["DELETE", "borrar"])
+def test_delete_wipes_silently(word: str) -> None:
+    assert say(at_menu(), word).effects == {Effect.WIPE}
 
 
 @pytest.mark.parametrize("word", sorted(OPT_OUT_WORDS))
@@ -72,72 +83,227 @@ def test_carrier_opt_out_words_wipe_silently(word: str) -> None:
 
 
 def test_exit_inside_a_sentence_is_just_text() -> None:
-    result = say(start().state, "how do I exit my lease")
-    assert Effect.WIPE not in result.effects
+    assert Effect.WIPE not in say(start().state, "how do I exit my lease").effects
 
 
-@pytest.mark.parametrize("word", ["911", "SOS", "emergency"])
+@pytest.mark.parametrize("word", ["911", "SOS", "emergency", "Emergencia", "auxilio!"])
 def test_emergency_keywords_work_from_anywhere(word: str) -> None:
-    state = say(say(start().state, "1").state, "support", InboundKind.CHOICE).state
+    state = say(at_menu(), "support", InboundKind.CHOICE).state
     result = say(state, word)
     assert Effect.EMERGENCY in result.effects
-    assert "911" in result.replies[0].text
+    assert "911" in texts(result)[0]
+    assert "emergency" in result.state.flags
 
 
-def test_free_text_answers_are_kept_in_the_state() -> None:
-    menu = say(start().state, "1").state
-    asked = say(menu, "support", InboundKind.CHOICE)
+def test_help_explains_and_asks_the_same_question_again() -> None:
+    result = say(at_menu(), "help")
+    assert texts(result)[0] == SCRIPT.message("help", "en")
+    assert texts(result)[1] == "How can we help today?"
+    assert result.state.node == "menu"
+
+
+def test_switching_language_answers_in_that_language_from_then_on() -> None:
+    result = say(at_menu(), "español")
+    assert texts(result) == ["De acuerdo, escribiré en español.", "¿Cómo podemos ayudarte?"]
+    assert result.replies[-1].options[0].label == "Hablar con alguien"
+    later = say(result.state, "2")
+    assert later.state.language == "es"
+    assert texts(later) == [
+        "¿En qué zona estás? Basta con la ciudad o el barrio; no des tu dirección."
+    ]
+    back = say(later.state, "ENGLISH")
+    assert texts(back)[0] == "OK, I'll write in English."
+
+
+def test_a_spanish_label_typed_out_chooses_the_option() -> None:
+    assert say(start().state, "Sí, puedo").state.node == "menu"
+
+
+def test_the_duress_word_gives_an_innocuous_reply_and_freezes_the_conversation() -> None:
+    result = say(at_menu(), "pizza")
+    assert texts(result) == ["Thanks! Your order is confirmed."]
+    assert Effect.DURESS in result.effects
+    assert result.state.frozen
+    assert "duress" in result.state.flags
+    assert result.state.deadline is None
+
+    again = say(result.state, "1")
+    assert texts(again) == ["Thanks! Your order is confirmed."]
+    assert again.state.node == "menu"
+    # Safety keywords still work while frozen.
+    assert say(again.state, "EXIT").effects == {Effect.WIPE}
+    assert Effect.EMERGENCY in say(again.state, "911").effects
+
+
+def test_free_text_answers_are_kept_and_routed_by_default() -> None:
+    asked = say(at_menu(), "support", InboundKind.CHOICE)
     assert asked.replies[-1].options == ()
     answered = say(asked.state, "Northside")
-    assert answered.state.answers["area"] == "Northside"
+    assert answered.state.results["area"] == "Northside"
     assert answered.state.node == "support_list"
 
 
-def test_talk_to_someone_is_honest_when_nobody_is_available() -> None:
-    menu = say(start().state, "1").state
-    result = say(menu, "talk", InboundKind.CHOICE)
+def test_talk_to_someone_requests_a_handoff_and_is_honest_about_waiting() -> None:
+    result = say(at_menu(), "talk", InboundKind.CHOICE)
     assert Effect.HANDOFF in result.effects
-    assert any("24/7" in r.text for r in result.replies)
+    assert result.handoff_priority == "normal"
+    assert any("24/7" in text for text in texts(result))
+
+
+def test_a_free_text_request_for_a_person_is_understood() -> None:
+    result = say(at_menu(), "can I talk to a person please")
+    assert result.state.node == "talk_to_someone"
+    assert result.state.results["menu"] == "talk"
 
 
 def test_ending_then_writing_again_starts_fresh() -> None:
-    menu = say(start().state, "1").state
-    ended = say(menu, "leave", InboundKind.CHOICE)
+    ended = say(at_menu(), "leave", InboundKind.CHOICE)
     assert Effect.END in ended.effects
     assert ended.state.ended
     again = say(ended.state, "hello")
     assert again.state.node == "safety_check"
-    assert again.state.answers == {}
+    assert again.state.results == {}
+
+
+# --- timers -------------------------------------------------------------------------------
+
+
+def timer(state: FlowState, at: datetime) -> StepResult:
+    return step(SCRIPT, state, Inbound(InboundKind.TIMER, at))
+
+
+def test_an_unanswered_question_times_out_to_a_plain_check_in() -> None:
+    waiting = start().state
+    assert waiting.deadline == T0 + timedelta(minutes=30)
+    assert waiting.next_timer() == waiting.deadline
+
+    early = timer(waiting, T0 + timedelta(minutes=29))
+    assert early.replies == ()
+    assert early.state == waiting
+
+    fired = timer(waiting, T0 + timedelta(minutes=30))
+    assert texts(fired) == ["Reply any time."]
+    assert fired.state.node == "check_in"
+
+
+def test_a_long_silence_ends_without_a_word() -> None:
+    check_in = timer(start().state, T0 + timedelta(minutes=30)).state
+    quiet = timer(check_in, T0 + timedelta(minutes=50))
+    assert quiet.replies == ()
+    assert quiet.state.ended
+
+
+def test_the_session_expires_after_an_hour_of_silence() -> None:
+    state = say(at_menu(), "support", InboundKind.CHOICE).state
+    assert state.expires_at == T0 + timedelta(minutes=60)
+    expired = timer(state, T0 + timedelta(minutes=61))
+    assert expired.effects == {Effect.EXPIRE}
+    assert expired.replies == ()
+
+
+def test_writing_after_the_session_expired_starts_fresh() -> None:
+    state = say(at_menu(), "support", InboundKind.CHOICE).state
+    later = say(state, "Northside", at=T0 + timedelta(hours=3))
+    assert later.state.node == "safety_check"
+    assert "area" not in later.state.results
+
+
+def test_activity_pushes_expiry_back() -> None:
+    state = say(at_menu(), "support", InboundKind.CHOICE, at=T0 + timedelta(minutes=50)).state
+    assert state.expires_at == T0 + timedelta(minutes=110)
 
 
 def test_state_survives_serialisation() -> None:
-    state = say(say(start().state, "1").state, "support", InboundKind.CHOICE).state
+    state = say(say(at_menu(), "español").state, "pizza").state
     assert FlowState.from_dict(state.to_dict()) == state
     assert FlowState.from_dict({}) == FlowState()
 
 
+# --- routing cases ------------------------------------------------------------------------
+
+ROUTER = """\
+schema: 1
+name: router
+start: ask
+emergency: done
+languages: {en: {name: English}, es: {name: Español}}
+messages:
+  not_understood: "?"
+  help: "help"
+  language_changed: "ok"
+  duress_reply: "thanks"
+nodes:
+  ask:
+    say: "How many?"
+    wait:
+      cases:
+        - {test: number_between, min: 1, max: 5, next: few, category: few}
+        - {test: number, next: many}
+        - {test: any_word, words: {en: [dog, cat], es: [perro]}, next: pet}
+        - {test: phrase, phrase: {en: "right now", es: "ahora mismo"}, next: urgent}
+        - {test: regex, pattern: "^code-[0-9]{4}$", next: code}
+      timeout: {minutes: 5, next: done}
+  few: {say: "few", end: true}
+  many: {say: "many", end: true}
+  pet: {say: "pet", end: true}
+  urgent: {say: "urgent", end: true}
+  code: {say: "code", end: true}
+  done: {say: "done", end: true}
+"""
+
+
+@pytest.mark.parametrize(
+    ("answer", "node"),
+    [
+        ("3", "few"),
+        ("2,5", "few"),
+        ("12", "many"),
+        ("my DOG ate it", "pet"),
+        ("un perro", "pet"),
+        ("I need help right now!", "urgent"),
+        ("Ahora  mismo", "urgent"),
+        ("CODE-1234", "code"),
+        ("code-12345", None),
+        ("dogs", None),
+        ("²", "few"),  # NFKC reads a superscript two as 2
+    ],
+)
+def test_case_tests_route_answers(answer: str, node: str | None) -> None:
+    script = parse_script(ROUTER)
+    asked = step(script, FlowState(), Inbound(InboundKind.START, T0)).state
+    result = step(script, asked, Inbound(InboundKind.TEXT, T0, answer))
+    assert result.state.node == (node or "ask")
+    if node == "few":
+        assert result.state.results["ask"] == "few"
+
+
+# --- properties ---------------------------------------------------------------------------
+
 inbound_events = st.builds(
-    Inbound,
+    lambda kind, text, minutes: Inbound(kind, T0 + timedelta(minutes=minutes), text),
     kind=st.sampled_from(list(InboundKind)),
     text=st.one_of(
         st.text(max_size=200),
-        st.sampled_from(["1", "2", "3", "4", "EXIT", "911", "safe", "talk", "", "\x00\x1b[2J"]),
+        st.sampled_from(
+            ["1", "2", "3", "4", "EXIT", "911", "safe", "talk", "", "\x00\x1b[2J", "pizza", "es"]
+        ),
         st.builds(lambda char, n: char * n, st.characters(), st.integers(10_000, 10_240)),
     ),
+    minutes=st.integers(0, 600),
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(inbound_events, max_size=15))
-def test_any_sequence_of_inbound_never_raises_and_always_leaves_a_way_forward(events) -> None:
+def test_no_sequence_of_events_raises_or_leaves_the_person_stuck(events: list[Inbound]) -> None:
     state = FlowState()
-    for event in events:
+    for event in sorted(events, key=lambda e: e.at):
         result = step(SCRIPT, state, event)
         assert len(result.replies) <= STEP_LIMIT * 3
-        if Effect.WIPE not in result.effects:
-            assert result.replies, "every non-exit turn answers"
-            if not result.state.ended:
-                assert result.state.node is not None
-                node = SCRIPT.node(result.state.node)
-                assert node.waits, "a live conversation always waits on a question"
+        if event.kind is not InboundKind.TIMER and Effect.WIPE not in result.effects:
+            assert result.replies, "every message from the person gets an answer"
+        if not result.state.ended and result.state.node is not None:
+            node = SCRIPT.node(result.state.node)
+            assert node.wait is not None, "a live conversation always waits on a question"
+            assert result.state.next_timer() is not None, "and it never waits forever"
         state = result.state

@@ -1,18 +1,27 @@
 import pytest
 
-from bot.script import ScriptError, load_builtin_script, parse_script
+from bot.script import ScriptError, builtin_script_names, load_builtin_script, parse_script
 
 VALID = """\
 schema: 1
 name: tiny
 start: ask
 emergency: help
-not_understood: "Sorry?"
+languages:
+  en: {name: English, keywords: [ENGLISH]}
+  es: {name: Español}
+messages:
+  not_understood: {en: "Sorry?", es: "¿Perdón?"}
+  help: {en: "Help.", es: "Ayuda."}
+  language_changed: {en: "OK.", es: "Vale."}
+  duress_reply: {en: "Thanks!", es: "¡Gracias!"}
 nodes:
   ask:
-    say: "Is it safe to talk?"
-    options:
-      - {label: "Yes", value: yes, next: bye}
+    say: {en: "Is it safe to talk?", es: "¿Puedes hablar?"}
+    wait:
+      options:
+        - {label: {en: "Yes", es: "Sí"}, value: yes, next: bye}
+      timeout: {minutes: 10, next: bye}
   help:
     say: "Call 911."
     next: bye
@@ -22,14 +31,26 @@ nodes:
 """
 
 
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(ScriptError) as caught:
+        parse_script(text, source="tiny.yaml")
+    assert str(caught.value).startswith("tiny.yaml: ")
+    return caught.value.problems
+
+
 def test_a_valid_script_loads() -> None:
     script = parse_script(VALID)
-    assert script.start == "ask"
-    assert script.node("ask").options[0].next == "bye"
+    assert script.languages == ("en", "es")
+    wait = script.node("ask").wait
+    assert wait is not None
+    assert wait.options[0].next == "bye"
+    assert script.node("help").say[0].render("es", "en") == "Call 911."  # falls back
 
 
-def test_the_shipped_script_loads() -> None:
-    assert load_builtin_script("default").name == "default"
+def test_the_shipped_scripts_load() -> None:
+    assert "default" in builtin_script_names()
+    for name in builtin_script_names():
+        assert load_builtin_script(name).name == name
 
 
 @pytest.mark.parametrize(
@@ -37,28 +58,37 @@ def test_the_shipped_script_loads() -> None:
     [
         (
             ("next: bye\n  bye:", "next: nowhere\n  bye:"),
-            "line 12: node 'help' leads to missing node 'nowhere'",
+            "line 21: node 'help' leads to missing node 'nowhere'",
         ),
-        (('    say: "Bye."\n', '    sayy: "Bye."\n'), "line 15: node 'bye' has unknown key 'sayy'"),
-        (("    end: true\n", ""), "line 15: node 'bye' leads nowhere"),
+        (('    say: "Bye."\n', '    sayy: "Bye."\n'), "line 24: node 'bye' has unknown key 'sayy'"),
+        (("    end: true\n", ""), "line 24: node 'bye' needs exactly one of 'wait', 'next', 'end'"),
         (("schema: 1", "schema: 7"), "line 1: 'schema' must be 1"),
         (("start: ask", "start: asks"), "'start' must name a node"),
-        (('label: "Yes", ', ""), "each option of 'ask' needs 'label', 'value' and 'next'"),
+        (('label: {en: "Yes", es: "Sí"}, ', ""), "each option of 'ask' needs label, value, next"),
+        (("minutes: 10", "minutes: 0"), "timeout of 'ask' needs 'minutes' from 1 to 1440"),
+        (('{en: "Help.", es: "Ayuda."}', '{es: "Ayuda."}'), "message 'help' has no 'en' text"),
+        (
+            ('{en: "Help.", es: "Ayuda."}', '{en: "Help.", fr: "Aide."}'),
+            "undeclared languages ['fr']",
+        ),
+        (
+            ('  duress_reply: {en: "Thanks!", es: "¡Gracias!"}\n', ""),
+            "message 'duress_reply' is missing",
+        ),
     ],
 )
 def test_problems_are_reported_with_their_line(change: tuple[str, str], expected: str) -> None:
     broken = VALID.replace(*change)
     assert broken != VALID
-    with pytest.raises(ScriptError) as caught:
-        parse_script(broken, source="tiny.yaml")
-    assert any(expected in problem for problem in caught.value.problems), caught.value.problems
-    assert str(caught.value).startswith("tiny.yaml: ")
+    problems = problems_of(broken)
+    assert any(expected in problem for problem in problems), problems
 
 
 def test_unreachable_nodes_and_silent_loops_are_refused() -> None:
-    broken = (
-        VALID
-        + """\
+    problems = " ".join(
+        problems_of(
+            VALID
+            + """\
   orphan:
     say: "Nobody gets here."
     next: loop
@@ -66,12 +96,27 @@ def test_unreachable_nodes_and_silent_loops_are_refused() -> None:
     say: "Round and round."
     next: orphan
 """
+        )
     )
-    with pytest.raises(ScriptError) as caught:
-        parse_script(broken)
-    text = " ".join(caught.value.problems)
-    assert "node 'orphan' is unreachable" in text
-    assert "loop without waiting" in text
+    assert "node 'orphan' is unreachable" in problems
+    assert "loop without waiting" in problems
+
+
+@pytest.mark.parametrize(
+    ("case", "problem"),
+    [
+        ("{test: guess, next: bye}", "'test' must be one of"),
+        ("{test: regex, pattern: '(unclosed', next: bye}", "not a valid regular expression"),
+        ("{test: number_between, min: 9, max: 1, next: bye}", "'min' must not be larger"),
+        ("{test: any_word, words: {fr: [oui]}, next: bye}", "undeclared language 'fr'"),
+    ],
+)
+def test_bad_routing_cases_are_explained(case: str, problem: str) -> None:
+    broken = VALID.replace(
+        "      timeout: {minutes: 10",
+        f"      cases:\n        - {case}\n      timeout: {{minutes: 10",
+    )
+    assert any(problem in p for p in problems_of(broken))
 
 
 def test_broken_yaml_names_the_line() -> None:
@@ -81,7 +126,9 @@ def test_broken_yaml_names_the_line() -> None:
 
 def test_yes_and_no_stay_words_not_booleans() -> None:
     script = parse_script(VALID.replace("value: yes", "value: no"))
-    assert script.node("ask").options[0].value == "no"
+    wait = script.node("ask").wait
+    assert wait is not None
+    assert wait.options[0].value == "no"
 
 
 def test_a_document_that_is_not_a_mapping_is_refused() -> None:

@@ -35,7 +35,7 @@ async def test_a_conversation_runs_through_the_websocket(
         menu = await receive_until_options(socket)
         assert menu[-1]["text"] == "How can we help today?"
 
-        await socket.send_json({"type": "message", "text": "3"})  # numbered answers work too
+        await socket.send_json({"type": "message", "text": "4"})  # numbered answers work too
         worried = await receive_until_options(socket)
         assert "looking out for someone" in worried[0]["text"]
 
