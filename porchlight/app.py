@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from aiohttp import WSCloseCode, web
 from argon2 import PasswordHasher
@@ -23,6 +24,7 @@ from porchlight.web import add_security_headers
 from storage.conversations import ConversationStore
 from storage.engine import SessionFactory, create_engine, create_session_factory
 from storage.migrate import upgrade_to_head
+from storage.models import utcnow
 from storage.users import UserStore
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ def create_app(
     keyring: KeyRing | None = None,
     password_hasher: PasswordHasher | None = None,
     timer_interval: float = TIMER_INTERVAL_SECONDS,
+    clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
     """Build the service.
 
@@ -69,6 +72,7 @@ def create_app(
         password_hasher: argon2 hasher; the production default is deliberately slow, tests
             pass a cheap one.
         timer_interval: seconds between checks for timed-out waits and expired sessions.
+        clock: the time source for stores and timers (tests move a fake one).
     """
     app = web.Application()
     app[SETTINGS] = settings
@@ -83,13 +87,16 @@ def create_app(
         try:
             await upgrade_to_head(engine)
             sessions = create_session_factory(engine)
-            conversations = ConversationStore(sessions, app[KEYRING])
+            conversations = ConversationStore(sessions, app[KEYRING], clock=clock)
             app[SERVICES] = Services(
                 sessions=sessions,
                 conversations=conversations,
-                users=UserStore(sessions, password_hasher),
+                users=UserStore(sessions, password_hasher, clock=clock),
                 conversation_service=ConversationService(
-                    conversations, Pseudonymizer.from_keyring(app[KEYRING]), app[SCRIPT]
+                    conversations,
+                    Pseudonymizer.from_keyring(app[KEYRING]),
+                    app[SCRIPT],
+                    clock=clock,
                 ),
             )
             yield

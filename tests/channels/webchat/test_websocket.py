@@ -3,9 +3,12 @@ from typing import Any
 import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
+from argon2 import PasswordHasher
 
-from porchlight.app import SERVICES
+from config import Settings
+from porchlight.app import SERVICES, create_app
 from storage.conversations import ABANDONED
+from tests.clock import FakeClock
 from tests.waiting import eventually
 
 WS = "/channels/webchat/ws"
@@ -160,6 +163,25 @@ async def test_errors_and_static_files_carry_the_same_headers(client: TestClient
         response = await client.get(path)
         assert response.headers["Cache-Control"] == "no-store", path
         assert "Content-Security-Policy" in response.headers, path
+
+
+async def test_an_unanswered_question_gets_a_plain_check_in_on_the_open_page(
+    aiohttp_client: Any, settings: Settings, insecure_password_hasher: PasswordHasher
+) -> None:
+    clock = FakeClock()
+    app = create_app(
+        settings, password_hasher=insecure_password_hasher, timer_interval=0.05, clock=clock
+    )
+    client = await aiohttp_client(app)
+    async with client.ws_connect(WS) as socket:
+        await socket.send_json({"type": "start"})
+        await receive_until_options(socket)
+        clock.advance(minutes=30)
+        check_in = await receive_until_options(socket)
+        assert check_in[0]["text"] == "Reply any time."
+
+        clock.advance(minutes=20)  # still nothing: the chat ends without another word
+        assert await socket.receive_json(timeout=5) == {"type": "closed"}
 
 
 async def test_health(client: TestClient[Any, Any]) -> None:
