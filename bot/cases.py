@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.yamlsource import without_line
+
 CASE_TESTS = ("any_word", "phrase", "number", "number_between", "regex")
 MAX_MATCHED_LENGTH = 1000  # longer answers are matched on their start only
 _NUMBER = re.compile(r"[-+]?\d{1,12}(?:[.,]\d{1,6})?")
@@ -122,9 +124,7 @@ def _per_language(raw: Any, languages: Sequence[str], what: str) -> list[list[st
     if not isinstance(raw, Mapping):
         raise ValueError(f"'{what}' must be a list or a mapping of language to list")
     groups = []
-    for language, items in raw.items():
-        if language == "__line__":
-            continue
+    for language, items in without_line(dict(raw)).items():
         if language not in languages:
             raise ValueError(f"'{what}' uses undeclared language {language!r}")
         items = [items] if isinstance(items, str) else items

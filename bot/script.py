@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cases import CASE_TESTS, Case, build_case
-from bot.yamlsource import YamlProblem, line_of, load_yaml, without_line
+from bot.yamlsource import YamlProblem, line_of, line_of_key, load_yaml, without_line
 
 SCHEMA_VERSION = 1
 MAX_NODES = 500
@@ -230,7 +230,7 @@ class _Builder:
             self.problems.add(line_of(raw_nodes), f"more than {MAX_NODES} nodes")
         nodes: dict[str, Node] = {}
         for node_id, raw in without_line(raw_nodes).items():
-            node = self._node(node_id, raw, line_of(raw_nodes))
+            node = self._node(node_id, raw, line_of_key(raw_nodes, node_id, line_of(raw_nodes)))
             if node is not None:
                 nodes[node_id] = node
 
@@ -315,11 +315,10 @@ class _Builder:
 
     # -- nodes --------------------------------------------------------------------------
 
-    def _node(self, node_id: str, raw: Any, parent_line: int) -> Node | None:
+    def _node(self, node_id: str, raw: Any, line: int) -> Node | None:
         if not isinstance(raw, dict):
-            self.problems.add(parent_line, f"node {node_id!r} must be a mapping")
+            self.problems.add(line, f"node {node_id!r} must be a mapping")
             return None
-        line = line_of(raw)
         allowed = {"say", "set", "handoff", "wait", "next", "end", "long_sms_reason"}
         for key in without_line(raw).keys() - allowed:
             self.problems.add(line, f"node {node_id!r} has unknown key {key!r}")

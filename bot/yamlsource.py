@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 LINE_KEY = "__line__"
+KEY_LINES_KEY = "__key_lines__"
 
 
 class LineLoader(yaml.SafeLoader):
@@ -23,6 +24,9 @@ def _construct_mapping(loader: LineLoader, node: yaml.MappingNode) -> dict[str, 
     constructed = loader.construct_mapping(node, deep=True)
     mapping: dict[str, Any] = {str(key): value for key, value in constructed.items()}
     mapping[LINE_KEY] = node.start_mark.line + 1
+    mapping[KEY_LINES_KEY] = {
+        str(loader.construct_object(key)): key.start_mark.line + 1 for key, _ in node.value
+    }
     return mapping
 
 
@@ -62,6 +66,11 @@ def line_of(value: Any, default: int = 0) -> int:
     return default
 
 
+def line_of_key(mapping: dict[str, Any], key: str, default: int = 0) -> int:
+    """The line a key of the mapping is written on (a node's ``id:`` line, say)."""
+    return int(mapping.get(KEY_LINES_KEY, {}).get(key, default))
+
+
 def without_line(mapping: dict[str, Any]) -> dict[str, Any]:
-    """The mapping's real keys, without the bookkeeping one."""
-    return {key: value for key, value in mapping.items() if key != LINE_KEY}
+    """The mapping's real keys, without the bookkeeping ones."""
+    return {k: v for k, v in mapping.items() if k not in (LINE_KEY, KEY_LINES_KEY)}

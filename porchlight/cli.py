@@ -14,6 +14,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot import simulator
+from bot.lint import lint_script
+from bot.script import ScriptError, load_builtin_script, load_script_file
 from config import ConfigError, Settings, format_settings, load_settings
 from crypto import CryptoError
 from porchlight.app import SERVICES, create_app, load_keyring
@@ -22,6 +25,7 @@ from storage.engine import create_engine, create_session_factory
 from storage.migrate import upgrade_to_head
 from storage.users import ROLES, Account, InvalidAccount, UserExists, UserStore
 
+EXIT_INVALID = 1  # the input was read and is wrong: a script that fails its checks
 EXIT_USAGE = 2
 
 
@@ -57,6 +61,24 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate and print the effective settings")
     _add_config_option(check)
     check.set_defaults(handler=_check_config)
+
+    script = sub.add_parser("script", help="check and try conversation scripts")
+    script_sub = script.add_subparsers(dest="script_command", required=True, metavar="ACTION")
+    validate = script_sub.add_parser("validate", help="check a script file and its safety rules")
+    validate.add_argument("file", type=Path)
+    validate.add_argument(
+        "--alarm-word",
+        action="append",
+        default=[],
+        metavar="WORD",
+        help="another word that must not appear where someone else may read first "
+        "(e.g. your organisation's name); repeatable",
+    )
+    validate.set_defaults(handler=_script_validate)
+    simulate = script_sub.add_parser("simulate", help="chat with a script in the terminal")
+    simulate.add_argument("script", nargs="?", default="default", help="shipped name or file")
+    simulate.add_argument("--lang", help="start in this language (e.g. es)")
+    simulate.set_defaults(handler=_script_simulate)
 
     user = sub.add_parser("user", help="manage dashboard accounts")
     user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
@@ -137,6 +159,44 @@ def _demo(_args: argparse.Namespace) -> int:
         return 0
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _script_validate(args: argparse.Namespace) -> int:
+    try:
+        script = load_script_file(args.file)
+    except ScriptError as exc:
+        for problem in exc.problems:
+            print(f"{args.file}: {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    problems = lint_script(script, alarm_words=args.alarm_word)
+    for lint_problem in problems:
+        print(f"{args.file}: {lint_problem}", file=sys.stderr)
+    if problems:
+        return EXIT_INVALID
+    print(
+        f"{args.file}: OK: script {script.name!r}, {len(script.nodes)} nodes, "
+        f"languages {', '.join(script.languages)}"
+    )
+    return 0
+
+
+def _script_simulate(args: argparse.Namespace) -> int:
+    try:
+        path = Path(args.script)
+        script = (
+            load_script_file(path)
+            if path.suffix in (".yaml", ".yml")
+            else (load_builtin_script(args.script))
+        )
+    except ScriptError as exc:
+        for problem in exc.problems:
+            print(f"{exc.source}: {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.lang is not None and args.lang not in script.languages:
+        print(f"error: the script has no language {args.lang!r}", file=sys.stderr)
+        return EXIT_USAGE
+    simulator.run(script, sys.stdin, sys.stdout, language=args.lang)
+    return 0
 
 
 def _user_add(args: argparse.Namespace) -> int:

@@ -104,8 +104,8 @@ def test_help_explains_and_asks_the_same_question_again() -> None:
 
 def test_switching_language_answers_in_that_language_from_then_on() -> None:
     result = say(at_menu(), "español")
-    assert texts(result) == ["De acuerdo, escribiré en español.", "¿Cómo podemos ayudarte?"]
-    assert result.replies[-1].options[0].label == "Hablar con alguien"
+    assert texts(result) == ["De acuerdo, escribiré en español.", "¿En qué te ayudamos?"]
+    assert result.replies[-1].options[0].label == "Hablar"
     later = say(result.state, "2")
     assert later.state.language == "es"
     assert texts(later) == [

@@ -58,10 +58,10 @@ def test_the_shipped_scripts_load() -> None:
     [
         (
             ("next: bye\n  bye:", "next: nowhere\n  bye:"),
-            "line 21: node 'help' leads to missing node 'nowhere'",
+            "line 20: node 'help' leads to missing node 'nowhere'",
         ),
-        (('    say: "Bye."\n', '    sayy: "Bye."\n'), "line 24: node 'bye' has unknown key 'sayy'"),
-        (("    end: true\n", ""), "line 24: node 'bye' needs exactly one of 'wait', 'next', 'end'"),
+        (('    say: "Bye."\n', '    sayy: "Bye."\n'), "line 23: node 'bye' has unknown key 'sayy'"),
+        (("    end: true\n", ""), "line 23: node 'bye' needs exactly one of 'wait', 'next', 'end'"),
         (("schema: 1", "schema: 7"), "line 1: 'schema' must be 1"),
         (("start: ask", "start: asks"), "'start' must name a node"),
         (('label: {en: "Yes", es: "Sí"}, ', ""), "each option of 'ask' needs label, value, next"),
