@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.keywords import Keyword, match_keyword
-from bot.script import Node, Script, Wait
+from bot.script import AddToReport, Node, Script, ShowResources, SubmitReport, Wait
 
 # Automatic moves (nodes that do not wait) allowed in one turn. The loader rejects loops;
 # this bounds a turn even for a script built without it.
@@ -50,11 +50,12 @@ class Effect(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """One thing the person (or a timer) did, and when."""
+    """One thing the person (or a timer) did, when, and on which channel."""
 
     kind: InboundKind
     at: datetime
     text: str = ""
+    channel: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +67,40 @@ class ReplyOption:
 
 
 @dataclass(frozen=True, slots=True)
+class ResourceSlot:
+    """Where directory entries go: the service looks them up and fills this in."""
+
+    categories: tuple[str, ...]
+    area: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSlot:
+    """Where a report's receipt goes: the service stores the report and fills this in."""
+
+    fields: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportAdditionSlot:
+    """Where the answer to "add to my report" goes, once the service has tried."""
+
+    code: str
+    text: str
+
+
+Slot = ResourceSlot | ReportSlot | ReportAdditionSlot
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
-    """One message to send to the person."""
+    """One message to send to the person (or a slot the service turns into messages)."""
 
     text: str
     options: tuple[ReplyOption, ...] = ()
+    slot: Slot | None = None
+    # What the transcript keeps instead of ``text`` (a receipt code is never stored).
+    record_as: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +163,7 @@ class StepResult:
     replies: tuple[Reply, ...] = ()
     effects: frozenset[Effect] = frozenset()
     handoff_priority: str | None = None
+    secret_inbound: bool = False  # the person's message must not be kept (a receipt code)
 
 
 def step(script: Script, state: FlowState, inbound: Inbound) -> StepResult:
@@ -142,7 +173,7 @@ def step(script: Script, state: FlowState, inbound: Inbound) -> StepResult:
     message and the question again, so the person always has a way forward.
     """
     if inbound.kind is InboundKind.TIMER:
-        return _timer(script, state, inbound.at)
+        return _timer(script, state, inbound)
     if state.expires_at is not None and inbound.at >= state.expires_at:
         state = FlowState(language=state.language)  # a stale session never traps anyone
     result = _respond(script, state, inbound)
@@ -159,7 +190,7 @@ def _respond(script: Script, state: FlowState, inbound: Inbound) -> StepResult:
     if keyword in (Keyword.QUICK_EXIT, Keyword.OPT_OUT, Keyword.DELETE):
         return StepResult(FlowState(ended=True), effects=frozenset({Effect.WIPE}))
     if keyword is Keyword.EMERGENCY:
-        entered = _enter(script, script.emergency, replace(state, frozen=False), inbound.at)
+        entered = _enter(script, script.emergency, replace(state, frozen=False), inbound)
         flags = tuple(dict.fromkeys((*entered.state.flags, "emergency")))
         return replace(
             entered,
@@ -180,16 +211,16 @@ def _respond(script: Script, state: FlowState, inbound: Inbound) -> StepResult:
         said = Reply(script.message("language_changed", match.language))
         if waiting and current is not None:
             return StepResult(switched, (said, *_ask(script, current, match.language)))
-        return _prefixed(said, _enter(script, script.start, switched, inbound.at))
+        return _prefixed(said, _enter(script, script.start, switched, inbound))
     if keyword is Keyword.HELP:
         said = Reply(script.message("help", language))
         if waiting and current is not None:
             return StepResult(state, (said, *_ask(script, current, language)))
-        return _prefixed(said, _enter(script, script.start, state, inbound.at))
+        return _prefixed(said, _enter(script, script.start, state, inbound))
 
     if not waiting or current is None or inbound.kind is InboundKind.START:
         fresh = FlowState(language=state.language)
-        return _enter(script, script.start, fresh, inbound.at)
+        return _enter(script, script.start, fresh, inbound)
     assert current.wait is not None  # noqa: S101 -- 'waiting' says so
     return _route(script, state, current, current.wait, inbound)
 
@@ -214,7 +245,8 @@ def _route(
     results = {**state.results, node.id: category}
     if wait.save_as is not None and inbound.kind is InboundKind.TEXT:
         results[wait.save_as] = answer
-    return _enter(script, target, replace(state, results=results), inbound.at)
+    entered = _enter(script, target, replace(state, results=results), inbound)
+    return replace(entered, secret_inbound=wait.secret)
 
 
 def _match_option(
@@ -239,7 +271,8 @@ def _match_option(
     return None, None
 
 
-def _timer(script: Script, state: FlowState, now: datetime) -> StepResult:
+def _timer(script: Script, state: FlowState, inbound: Inbound) -> StepResult:
+    now = inbound.at
     if state.ended:
         return StepResult(state)
     if state.expires_at is not None and now >= state.expires_at:
@@ -248,7 +281,7 @@ def _timer(script: Script, state: FlowState, now: datetime) -> StepResult:
     timeout = node.wait.timeout if node is not None and node.wait is not None else None
     if state.deadline is None or now < state.deadline or timeout is None or state.frozen:
         return StepResult(state)  # woken early or for nothing: no message, no change
-    return _enter(script, timeout.next, state, now)
+    return _enter(script, timeout.next, state, inbound)
 
 
 def _ask(script: Script, node: Node, language: str) -> tuple[Reply, ...]:
@@ -271,7 +304,7 @@ def _prefixed(reply: Reply, result: StepResult) -> StepResult:
     return replace(result, replies=(reply, *result.replies))
 
 
-def _enter(script: Script, node_id: str, state: FlowState, now: datetime) -> StepResult:
+def _enter(script: Script, node_id: str, state: FlowState, inbound: Inbound) -> StepResult:
     language = state.language or script.base_language
     replies: list[Reply] = []
     effects: set[Effect] = set()
@@ -279,8 +312,16 @@ def _enter(script: Script, node_id: str, state: FlowState, now: datetime) -> Ste
     results = dict(state.results)
     node = script.node(node_id)
     for _ in range(STEP_LIMIT):
+        if node.only_on and inbound.channel not in node.only_on and node.otherwise:
+            node = script.node(node.otherwise)
+            continue
         replies.extend(_render(script, node, language))
         results.update(node.set)
+        slot = _slot(node, results)
+        if slot is not None:
+            replies.append(Reply("", slot=slot))
+        for name in _consumed(node):
+            results.pop(name, None)  # handed to the report: not kept with the conversation
         if node.handoff is not None:
             effects.add(Effect.HANDOFF)
             priority = "high" if "high" in (priority, node.handoff) else node.handoff
@@ -291,10 +332,30 @@ def _enter(script: Script, node_id: str, state: FlowState, now: datetime) -> Ste
         node = replace(node, end=True)  # only an unchecked looping script gets here
     deadline = None
     if node.wait is not None and node.wait.timeout is not None:
-        deadline = now + timedelta(minutes=node.wait.timeout.minutes)
+        deadline = inbound.at + timedelta(minutes=node.wait.timeout.minutes)
     if node.end:
         effects.add(Effect.END)
     new_state = replace(
         state, node=node.id, results=results, ended=node.end, deadline=deadline, frozen=False
     )
     return StepResult(new_state, tuple(replies), frozenset(effects), priority)
+
+
+def _slot(node: Node, results: Mapping[str, str]) -> Slot | None:
+    if isinstance(node.resources, ShowResources):
+        return ResourceSlot(node.resources.categories, results.get(node.resources.area, ""))
+    if isinstance(node.report, SubmitReport):
+        return ReportSlot({f: results[f] for f in node.report.fields if f in results})
+    if isinstance(node.report, AddToReport):
+        return ReportAdditionSlot(
+            results.get(node.report.code, ""), results.get(node.report.text, "")
+        )
+    return None
+
+
+def _consumed(node: Node) -> tuple[str, ...]:
+    if isinstance(node.report, SubmitReport):
+        return node.report.fields
+    if isinstance(node.report, AddToReport):
+        return (node.report.code, node.report.text)
+    return ()

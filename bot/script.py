@@ -25,6 +25,10 @@ MAX_NODES = 500
 DEFAULT_SESSION_MINUTES = 60
 KEYWORD_KINDS = ("quick_exit", "emergency", "help", "delete", "duress")
 REQUIRED_MESSAGES = ("not_understood", "help", "language_changed", "duress_reply")
+# Needed only by scripts whose nodes use resources or reports (checked when they do).
+OPTIONAL_MESSAGES = ("no_resources", "report_receipt", "report_added", "report_not_found")
+CHANNELS = ("webchat", "sms", "whatsapp", "telegram")
+RESOURCE_CATEGORIES = ("hotline", "shelter", "legal", "counselling")
 HANDOFF_PRIORITIES = ("normal", "high")
 
 
@@ -73,8 +77,32 @@ class Wait:
     options: tuple[Option, ...] = ()
     cases: tuple[Case, ...] = ()
     save_as: str | None = None
+    secret: bool = False  # the answer (a receipt code) is never written to the transcript
     default: str | None = None
     timeout: Timeout | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShowResources:
+    """List directory entries for the area the person gave."""
+
+    categories: tuple[str, ...]
+    area: str  # the result holding the person's area
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitReport:
+    """Store the named results as an anonymous report and show its receipt code."""
+
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AddToReport:
+    """Append a result to the report whose receipt code is in another result."""
+
+    code: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +118,15 @@ class Node:
     next: str | None = None
     end: bool = False
     long_sms_reason: str | None = None
+    resources: ShowResources | None = None
+    report: SubmitReport | AddToReport | None = None
+    only_on: tuple[str, ...] = ()  # channels this node is for; others go to ``otherwise``
+    otherwise: str | None = None
 
     def targets(self) -> list[str]:
         """Every node this one can lead to."""
         found = [self.next] if self.next else []
+        found += [self.otherwise] if self.otherwise else []
         if self.wait is not None:
             found += [o.next for o in self.wait.options] + [c.next for c in self.wait.cases]
             found += [self.wait.default] if self.wait.default else []
@@ -192,6 +225,7 @@ class _Builder:
     def __init__(self, problems: _Problems) -> None:
         self.problems = problems
         self.languages: tuple[str, ...] = ("en",)
+        self.required_messages: set[tuple[int, str]] = set()
 
     def build(self, document: Any) -> Script | None:
         if not isinstance(document, dict):
@@ -239,6 +273,12 @@ class _Builder:
             if not isinstance(value, str) or value not in nodes:
                 self.problems.add(at, f"'{key}' must name a node, got {value!r}")
         self._check_graph(nodes, [r for r in (start, emergency) if isinstance(r, str)])
+        for line, message in self.required_messages:
+            if message not in messages:
+                self.problems.add(line, f"this node needs the message {message!r} in 'messages'")
+        receipt = messages.get("report_receipt")
+        if receipt is not None and not all("{code}" in t for t in receipt.by_language.values()):
+            self.problems.add(receipt.line, "message 'report_receipt' must contain {code}")
         if self.problems:
             return None
         return Script(
@@ -286,7 +326,7 @@ class _Builder:
             if name not in raw:
                 self.problems.add(line_of(raw), f"message {name!r} is missing")
         for name, value in without_line(raw).items():
-            if name not in REQUIRED_MESSAGES:
+            if name not in REQUIRED_MESSAGES + OPTIONAL_MESSAGES:
                 self.problems.add(line_of(raw), f"unknown message {name!r}")
                 continue
             text = self._text(value, line_of(raw), f"message {name!r}")
@@ -319,7 +359,10 @@ class _Builder:
         if not isinstance(raw, dict):
             self.problems.add(line, f"node {node_id!r} must be a mapping")
             return None
-        allowed = {"say", "set", "handoff", "wait", "next", "end", "long_sms_reason"}
+        allowed = {
+            "say", "set", "handoff", "wait", "next", "end", "long_sms_reason",
+            "resources", "report", "only_on", "otherwise",
+        }  # fmt: skip
         for key in without_line(raw).keys() - allowed:
             self.problems.add(line, f"node {node_id!r} has unknown key {key!r}")
 
@@ -348,6 +391,19 @@ class _Builder:
         if wait is not None and not say:
             self.problems.add(line, f"node {node_id!r} waits without asking anything ('say')")
         reason = raw.get("long_sms_reason")
+        resources_action = self._resources(node_id, raw.get("resources"), line)
+        report_action = self._report(node_id, raw.get("report"), line)
+        if (resources_action or report_action) and "wait" in raw:
+            self.problems.add(
+                line, f"node {node_id!r} lists or reports, so it moves on with 'next'"
+            )
+        only_on = raw.get("only_on", [])
+        if not isinstance(only_on, list) or not set(only_on) <= set(CHANNELS):
+            self.problems.add(line, f"'only_on' of {node_id!r} lists channels from {CHANNELS}")
+            only_on = []
+        otherwise = raw.get("otherwise")
+        if bool(only_on) != isinstance(otherwise, str):
+            self.problems.add(line, f"node {node_id!r}: 'only_on' and 'otherwise' go together")
         return Node(
             id=node_id,
             line=line,
@@ -358,14 +414,56 @@ class _Builder:
             next=next_node if isinstance(next_node, str) else None,
             end=end,
             long_sms_reason=reason if isinstance(reason, str) else None,
+            resources=resources_action,
+            report=report_action,
+            only_on=tuple(only_on),
+            otherwise=otherwise if isinstance(otherwise, str) else None,
         )
+
+    def _resources(self, node_id: str, raw: Any, line: int) -> ShowResources | None:
+        if raw is None:
+            return None
+        categories = raw.get("categories") if isinstance(raw, dict) else None
+        area = raw.get("area") if isinstance(raw, dict) else None
+        if (
+            not isinstance(categories, list)
+            or not categories
+            or not set(categories) <= set(RESOURCE_CATEGORIES)
+            or not isinstance(area, str)
+        ):
+            self.problems.add(
+                line,
+                f"'resources' of {node_id!r} needs 'categories' (from {RESOURCE_CATEGORIES}) "
+                "and 'area' (the result holding the person's area)",
+            )
+            return None
+        self.required_messages.add((line, "no_resources"))
+        return ShowResources(tuple(categories), area)
+
+    def _report(self, node_id: str, raw: Any, line: int) -> SubmitReport | AddToReport | None:
+        if raw is None:
+            return None
+        if isinstance(raw, dict) and isinstance(raw.get("submit"), list) and raw["submit"]:
+            self.required_messages.add((line, "report_receipt"))
+            return SubmitReport(tuple(str(f) for f in raw["submit"]))
+        if isinstance(raw, dict) and isinstance(raw.get("add"), dict):
+            code, text = raw["add"].get("code"), raw["add"].get("text")
+            if isinstance(code, str) and isinstance(text, str):
+                self.required_messages.update({(line, "report_added"), (line, "report_not_found")})
+                return AddToReport(code, text)
+        self.problems.add(
+            line,
+            f"'report' of {node_id!r} is either {{submit: [result names]}} "
+            "or {add: {code: result, text: result}}",
+        )
+        return None
 
     def _wait(self, node_id: str, raw: Any, node_line: int) -> Wait | None:
         if not isinstance(raw, dict):
             self.problems.add(node_line, f"'wait' of {node_id!r} must be a mapping")
             return None
         line = line_of(raw, node_line)
-        allowed = {"options", "cases", "save_as", "default", "timeout"}
+        allowed = {"options", "cases", "save_as", "secret", "default", "timeout"}
         for key in without_line(raw).keys() - allowed:
             self.problems.add(line, f"'wait' of {node_id!r} has unknown key {key!r}")
         options = []
@@ -388,6 +486,7 @@ class _Builder:
                 cases.append(build_case(raw_case, self.languages))
             except ValueError as exc:
                 self.problems.add(c_line, f"a case of {node_id!r}: {exc}")
+        secret = raw.get("secret", False) is True
         save_as = raw.get("save_as")
         if save_as is not None and (not isinstance(save_as, str) or not save_as.isidentifier()):
             self.problems.add(line, f"'save_as' of {node_id!r} must be a simple name")
@@ -413,6 +512,7 @@ class _Builder:
             options=tuple(options),
             cases=tuple(cases),
             save_as=save_as if isinstance(save_as, str) else None,
+            secret=secret,
             default=default if isinstance(default, str) else None,
             timeout=parsed_timeout,
         )
@@ -486,11 +586,14 @@ def reachable_nodes(nodes: Mapping[str, Node], roots: list[str]) -> set[str]:
 
 __all__ = [
     "CASE_TESTS",
+    "AddToReport",
     "Case",
     "Node",
     "Option",
     "Script",
     "ScriptError",
+    "ShowResources",
+    "SubmitReport",
     "Text",
     "Timeout",
     "Wait",

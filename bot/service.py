@@ -16,8 +16,21 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.engine import Effect, FlowState, Inbound, InboundKind, Reply, StepResult, step
+from bot.directory import match_resources
+from bot.engine import (
+    Effect,
+    FlowState,
+    Inbound,
+    InboundKind,
+    Reply,
+    ReportAdditionSlot,
+    ReportSlot,
+    ResourceSlot,
+    StepResult,
+    step,
+)
 from bot.script import Script
+from bot.slots import RECEIPT_PLACEHOLDER, addition_reply, receipt_reply, resource_replies
 from channels.base import InboundMessage
 from crypto import Pseudonymizer
 from storage.conversations import (
@@ -31,6 +44,8 @@ from storage.conversations import (
     NewMessage,
 )
 from storage.models import utcnow
+from storage.reports import ReportStore
+from storage.resources import ResourceStore
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +98,14 @@ class ConversationService:
         store: ConversationStore,
         pseudonymizer: Pseudonymizer,
         script: Script,
+        *,
+        resources: ResourceStore,
+        reports: ReportStore,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
+        self._resources = resources
+        self._reports = reports
         self._pseudonymizer = pseudonymizer
         self._script = script
         self._clock = clock
@@ -110,7 +130,8 @@ class ConversationService:
             conversation, state = None, FlowState(language=state.language)
 
         assert message.kind is not None  # noqa: S101 -- only quick exit has no kind
-        result = step(self._script, state, Inbound(message.kind, now, message.text))
+        inbound = Inbound(message.kind, now, message.text, channel=message.channel)
+        result = step(self._script, state, inbound)
         if Effect.WIPE in result.effects:
             return await self._wipe(conversation, message.channel)
 
@@ -125,7 +146,8 @@ class ConversationService:
             logger.info("conversation %s started on %s", conversation.alias, message.channel)
         said = []
         if message.kind is not InboundKind.START:
-            said.append(NewMessage(direction="in", sender="person", text=message.text))
+            kept = RECEIPT_PLACEHOLDER if result.secret_inbound else message.text
+            said.append(NewMessage(direction="in", sender="person", text=kept))
         return await self._record(conversation, result, said)
 
     async def fire_due_timers(self, limit: int = 100) -> list[TimerDelivery]:
@@ -150,7 +172,8 @@ class ConversationService:
         if conversation.status != ACTIVE:
             return None
         state = FlowState.from_dict(conversation.flow_state)
-        result = step(self._script, state, Inbound(InboundKind.TIMER, self._clock()))
+        timer = Inbound(InboundKind.TIMER, self._clock(), channel=conversation.channel)
+        result = step(self._script, state, timer)
         outcome = await self._record(conversation, result, [])
         if conversation.reply_address is None:
             return None
@@ -167,7 +190,9 @@ class ConversationService:
     async def _record(
         self, conversation: ConversationView, result: StepResult, said: list[NewMessage]
     ) -> TurnOutcome:
-        turn = said + [NewMessage("out", "bot", reply.text) for reply in result.replies]
+        language = result.state.language or self._script.base_language
+        replies = await self._fill_slots(result.replies, language, conversation.channel)
+        turn = said + [NewMessage("out", "bot", r.record_as or r.text) for r in replies]
         if Effect.EXPIRE in result.effects:
             status = EXPIRED
         elif result.state.ended:
@@ -187,10 +212,35 @@ class ConversationService:
             logger.warning("conversation %s is frozen: duress word", conversation.alias)
         return TurnOutcome(
             conversation_id=conversation.id,
-            replies=result.replies,
+            replies=replies,
             ended=status != ACTIVE,
             handoff_priority=result.handoff_priority,
         )
+
+    async def _fill_slots(
+        self, replies: tuple[Reply, ...], language: str, channel: str
+    ) -> tuple[Reply, ...]:
+        filled: list[Reply] = []
+        for reply in replies:
+            slot = reply.slot
+            if isinstance(slot, ResourceSlot):
+                entries = match_resources(
+                    await self._resources.all(),
+                    area=slot.area,
+                    categories=slot.categories,
+                    language=language,
+                )
+                filled += resource_replies(self._script, entries, language)
+            elif isinstance(slot, ReportSlot):
+                code = await self._reports.submit(channel, slot.fields)
+                filled.append(receipt_reply(self._script, code, language))
+                logger.info("an anonymous report was submitted on %s", channel)
+            elif isinstance(slot, ReportAdditionSlot):
+                added = await self._reports.add_to(slot.code, slot.text)
+                filled.append(addition_reply(self._script, added, language))
+            else:
+                filled.append(reply)
+        return tuple(filled)
 
     async def _wipe(self, conversation: ConversationView | None, channel: str) -> TurnOutcome:
         if conversation is not None:

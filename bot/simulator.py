@@ -10,8 +10,22 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from bot.engine import Effect, FlowState, Inbound, InboundKind, StepResult, step
+from bot.directory import load_demo_directory, match_resources
+from bot.engine import (
+    Effect,
+    FlowState,
+    Inbound,
+    InboundKind,
+    Reply,
+    ReportAdditionSlot,
+    ReportSlot,
+    ResourceSlot,
+    StepResult,
+    step,
+)
 from bot.script import Script
+from bot.slots import addition_reply, receipt_reply, resource_replies
+from crypto.receipts import ReceiptHasher
 
 COMMANDS = """\
 Type a message as the person would. Commands:
@@ -25,20 +39,25 @@ Type a message as the person would. Commands:
 class Simulator:
     """One simulated conversation: send text, move time, read what the service says."""
 
-    def __init__(self, script: Script, language: str | None = None) -> None:
+    def __init__(
+        self, script: Script, language: str | None = None, channel: str = "webchat"
+    ) -> None:
         self.script = script
         self.language = language
+        self.channel = channel
+        self.directory = load_demo_directory()
+        self.reports: dict[str, list[str]] = {}  # receipt code -> additions, in memory only
         self.now = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
         self.state = FlowState(language=language)
 
     def restart(self) -> list[str]:
         """Open a fresh conversation."""
         self.state = FlowState(language=self.language)
-        return self._apply(step(self.script, self.state, Inbound(InboundKind.START, self.now)))
+        return self._step(Inbound(InboundKind.START, self.now, channel=self.channel))
 
     def send(self, text: str) -> list[str]:
         """The person sends a message."""
-        return self._apply(step(self.script, self.state, Inbound(InboundKind.TEXT, self.now, text)))
+        return self._step(Inbound(InboundKind.TEXT, self.now, text, self.channel))
 
     def wait(self, minutes: float) -> list[str]:
         """Let time pass; fire the timer if it came due."""
@@ -46,7 +65,7 @@ class Simulator:
         due = self.state.next_timer()
         if due is None or self.now < due:
             return []
-        return self._apply(step(self.script, self.state, Inbound(InboundKind.TIMER, self.now)))
+        return self._step(Inbound(InboundKind.TIMER, self.now, channel=self.channel))
 
     def time_out(self) -> list[str]:
         """Jump to the current question's deadline."""
@@ -67,10 +86,11 @@ class Simulator:
             lines.append(f"[times out in {minutes} min]")
         return lines
 
-    def _apply(self, result: StepResult) -> list[str]:
+    def _step(self, inbound: Inbound) -> list[str]:
+        result: StepResult = step(self.script, self.state, inbound)
         self.state = result.state
         lines = []
-        for reply in result.replies:
+        for reply in self._fill(result.replies):
             lines.append(f"bot> {reply.text}")
             lines += [f"       {i}. {o.label}" for i, o in enumerate(reply.options, start=1)]
         if result.handoff_priority:
@@ -85,10 +105,40 @@ class Simulator:
         lines += [note for effect, note in notes.items() if effect in result.effects]
         return lines
 
+    def _fill(self, replies: tuple[Reply, ...]) -> list[Reply]:
+        language = self.state.language or self.script.base_language
+        filled: list[Reply] = []
+        for reply in replies:
+            slot = reply.slot
+            if isinstance(slot, ResourceSlot):
+                entries = match_resources(
+                    self.directory, area=slot.area, categories=slot.categories, language=language
+                )
+                filled += resource_replies(self.script, entries, language)
+            elif isinstance(slot, ReportSlot):
+                code = ReceiptHasher.new_code()
+                self.reports[code] = []
+                filled.append(receipt_reply(self.script, code, language))
+            elif isinstance(slot, ReportAdditionSlot):
+                typed = ReceiptHasher.normalise(slot.code)
+                found = typed is not None and typed in self.reports
+                if typed is not None and found:
+                    self.reports[typed].append(slot.text)
+                filled.append(addition_reply(self.script, found, language))
+            else:
+                filled.append(reply)
+        return filled
 
-def run(script: Script, lines: Iterable[str], out: TextIO, language: str | None = None) -> None:
+
+def run(
+    script: Script,
+    lines: Iterable[str],
+    out: TextIO,
+    language: str | None = None,
+    channel: str = "webchat",
+) -> None:
     """The interactive loop: read lines, print what the service would say."""
-    simulator = Simulator(script, language)
+    simulator = Simulator(script, language, channel)
     print(f"Simulating {script.name!r}. Type /help for commands.", file=out)
     _print(simulator.restart(), out)
     for raw in lines:

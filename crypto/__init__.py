@@ -6,6 +6,7 @@ from crypto.datakeys import new_data_key, unwrap_data_key, wrap_data_key, wrappe
 from crypto.errors import CryptoError, DecryptError, KeyFileError, PlaintextRefused, UnknownKeyError
 from crypto.keyring import KeyRing, MasterKey
 from crypto.pseudonym import Pseudonymizer
+from crypto.receipts import ReceiptHasher
 
 __all__ = [
     "CryptoError",
@@ -18,6 +19,7 @@ __all__ = [
     "MasterKey",
     "PlaintextRefused",
     "Pseudonymizer",
+    "ReceiptHasher",
     "SealedBytes",
     "SealedText",
     "UnknownKeyError",

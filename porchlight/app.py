@@ -13,18 +13,21 @@ from aiohttp import WSCloseCode, web
 from argon2 import PasswordHasher
 from sqlalchemy import text
 
+from bot.directory import load_demo_directory
 from bot.script import Script, load_builtin_script
 from bot.service import ConversationService
 from channels.base import Channel, OutboundMessage, RecipientGone
 from channels.webchat import routes as webchat
 from channels.webchat.channel import WebChatChannel
 from config import Settings
-from crypto import KeyRing, Pseudonymizer
+from crypto import KeyRing, Pseudonymizer, ReceiptHasher
 from porchlight.web import add_security_headers
 from storage.conversations import ConversationStore
 from storage.engine import SessionFactory, create_engine, create_session_factory
 from storage.migrate import upgrade_to_head
 from storage.models import utcnow
+from storage.reports import ReportStore
+from storage.resources import ResourceStore
 from storage.users import UserStore
 
 logger = logging.getLogger(__name__)
@@ -36,6 +39,8 @@ class Services:
 
     sessions: SessionFactory
     conversations: ConversationStore
+    reports: ReportStore
+    resources: ResourceStore
     users: UserStore
     conversation_service: ConversationService
 
@@ -61,6 +66,7 @@ def create_app(
     *,
     keyring: KeyRing | None = None,
     password_hasher: PasswordHasher | None = None,
+    receipt_hasher: ReceiptHasher | None = None,
     timer_interval: float = TIMER_INTERVAL_SECONDS,
     clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
@@ -71,12 +77,14 @@ def create_app(
         keyring: master keys; loaded from settings when omitted (tests pass a fixed one).
         password_hasher: argon2 hasher; the production default is deliberately slow, tests
             pass a cheap one.
+        receipt_hasher: the slow hash for report receipt codes; tests pass a cheap one.
         timer_interval: seconds between checks for timed-out waits and expired sessions.
         clock: the time source for stores and timers (tests move a fake one).
     """
     app = web.Application()
     app[SETTINGS] = settings
     app[KEYRING] = keyring or load_keyring(settings)
+    receipt_hasher = receipt_hasher or ReceiptHasher(app[KEYRING])
     app[SCRIPT] = load_builtin_script("default")
     app[WEBCHAT] = WebChatChannel()
     channels: dict[str, Channel] = {WebChatChannel.name: app[WEBCHAT]}
@@ -88,14 +96,21 @@ def create_app(
             await upgrade_to_head(engine)
             sessions = create_session_factory(engine)
             conversations = ConversationStore(sessions, app[KEYRING], clock=clock)
+            resources = ResourceStore(sessions)
+            await resources.seed_if_empty(load_demo_directory())
+            reports = ReportStore(sessions, app[KEYRING], receipt_hasher, clock=clock)
             app[SERVICES] = Services(
                 sessions=sessions,
                 conversations=conversations,
+                reports=reports,
+                resources=resources,
                 users=UserStore(sessions, password_hasher, clock=clock),
                 conversation_service=ConversationService(
                     conversations,
                     Pseudonymizer.from_keyring(app[KEYRING]),
                     app[SCRIPT],
+                    resources=resources,
+                    reports=reports,
                     clock=clock,
                 ),
             )

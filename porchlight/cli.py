@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     simulate = script_sub.add_parser("simulate", help="chat with a script in the terminal")
     simulate.add_argument("script", nargs="?", default="default", help="shipped name or file")
     simulate.add_argument("--lang", help="start in this language (e.g. es)")
+    simulate.add_argument(
+        "--channel",
+        choices=("webchat", "sms", "whatsapp", "telegram"),
+        default="webchat",
+        help="the channel to pretend to be (some nodes are for some channels only)",
+    )
     simulate.set_defaults(handler=_script_simulate)
 
     user = sub.add_parser("user", help="manage dashboard accounts")
@@ -195,7 +201,7 @@ def _script_simulate(args: argparse.Namespace) -> int:
     if args.lang is not None and args.lang not in script.languages:
         print(f"error: the script has no language {args.lang!r}", file=sys.stderr)
         return EXIT_USAGE
-    simulator.run(script, sys.stdin, sys.stdout, language=args.lang)
+    simulator.run(script, sys.stdin, sys.stdout, language=args.lang, channel=args.channel)
     return 0
 
 

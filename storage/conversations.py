@@ -274,6 +274,12 @@ class ConversationStore:
             await scrub_free_space(await session.connection())
         return shredded or removed
 
+    async def ids(self) -> list[str]:
+        """Every conversation id, oldest activity first."""
+        async with self._sessions() as session:
+            query = select(Conversation.id).order_by(Conversation.last_activity_at)
+            return list(await session.scalars(query))
+
     async def count(self, status: str | None = None) -> int:
         """How many conversations exist (optionally in one status); for health and tests."""
         query = select(func.count()).select_from(Conversation)

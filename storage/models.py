@@ -126,6 +126,41 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class Report(Base):
+    """An anonymous incident report, readable only with its own data key.
+
+    Reports outlive the conversation that made them (the person chose to leave them), so
+    they carry their own wrapped key instead of the conversation's.
+    """
+
+    __tablename__ = "reports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    # argon2id digest of the receipt code: the only way back to the report.
+    receipt_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    master_key_id: Mapped[str] = mapped_column(String(32))
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    body: Mapped[SealedText] = mapped_column(EncryptedText)
+    channel: Mapped[str] = mapped_column(String(16))
+    additions: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Resource(Base):
+    """A place that can help: public directory information, so stored in clear."""
+
+    __tablename__ = "resources"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    areas: Mapped[str] = mapped_column(String(1000))  # comma-separated; "*" serves everywhere
+    languages: Mapped[str] = mapped_column(String(100))  # comma-separated codes
+    phone: Mapped[str] = mapped_column(String(40))
+    hours: Mapped[str] = mapped_column(String(100))
+
+
 class User(Base):
     """An advocate or administrator account for the dashboard."""
 

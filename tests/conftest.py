@@ -18,13 +18,16 @@ from aiohttp.test_utils import TestClient
 from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.directory import load_demo_directory
 from config import Settings
-from crypto import KeyRing
+from crypto import KeyRing, ReceiptHasher
 from porchlight.app import create_app
 from porchlight.logs import quiet_third_party_loggers
 from storage.conversations import ConversationStore
 from storage.engine import SessionFactory, create_engine, create_session_factory
 from storage.migrate import upgrade_to_head
+from storage.reports import ReportStore
+from storage.resources import ResourceStore
 from storage.users import UserStore
 from tests.factories import make_settings
 from tests.postgres import fresh_postgres_url
@@ -100,6 +103,12 @@ def insecure_password_hasher() -> PasswordHasher:
 
 
 @pytest.fixture
+def insecure_receipt_hasher(keyring: KeyRing) -> ReceiptHasher:
+    """argon2id for receipt codes at its cheapest."""
+    return ReceiptHasher(keyring, time_cost=1, memory_cost=8)
+
+
+@pytest.fixture
 async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(settings.database_url)
     await upgrade_to_head(engine)
@@ -118,13 +127,37 @@ def conversation_store(sessions: SessionFactory, keyring: KeyRing) -> Conversati
 
 
 @pytest.fixture
+def report_store(
+    sessions: SessionFactory, keyring: KeyRing, insecure_receipt_hasher: ReceiptHasher
+) -> ReportStore:
+    return ReportStore(sessions, keyring, insecure_receipt_hasher)
+
+
+@pytest.fixture
+async def resource_store(sessions: SessionFactory) -> ResourceStore:
+    store = ResourceStore(sessions)
+    await store.add_all(load_demo_directory())
+    return store
+
+
+@pytest.fixture
 def user_store(sessions: SessionFactory, insecure_password_hasher: PasswordHasher) -> UserStore:
     return UserStore(sessions, insecure_password_hasher)
 
 
 @pytest.fixture
-def app(settings: Settings, insecure_password_hasher: PasswordHasher) -> web.Application:
-    return create_app(settings, password_hasher=insecure_password_hasher)
+def app(
+    settings: Settings,
+    insecure_password_hasher: PasswordHasher,
+    insecure_receipt_hasher: ReceiptHasher,
+    keyring: KeyRing,
+) -> web.Application:
+    return create_app(
+        settings,
+        keyring=keyring,
+        password_hasher=insecure_password_hasher,
+        receipt_hasher=insecure_receipt_hasher,
+    )
 
 
 @pytest.fixture

@@ -4,7 +4,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.engine import STEP_LIMIT, Effect, FlowState, Inbound, InboundKind, StepResult, step
+from bot.engine import (
+    STEP_LIMIT,
+    Effect,
+    FlowState,
+    Inbound,
+    InboundKind,
+    ReportAdditionSlot,
+    ReportSlot,
+    ResourceSlot,
+    StepResult,
+    step,
+)
 from bot.keywords import OPT_OUT_WORDS
 from bot.script import load_builtin_script, parse_script
 
@@ -140,7 +151,54 @@ def test_free_text_answers_are_kept_and_routed_by_default() -> None:
     assert asked.replies[-1].options == ()
     answered = say(asked.state, "Northside")
     assert answered.state.results["area"] == "Northside"
-    assert answered.state.node == "support_list"
+    assert answered.state.node == "support_more"
+    slots = [r.slot for r in answered.replies if r.slot is not None]
+    assert slots == [ResourceSlot(("hotline", "shelter", "legal", "counselling"), "Northside")]
+
+
+def test_an_emergency_asks_for_a_human_urgently() -> None:
+    result = say(at_menu(), "SOS")
+    assert Effect.HANDOFF in result.effects
+    assert result.handoff_priority == "high"
+
+
+def test_feedback_is_asked_on_the_web_but_not_by_sms() -> None:
+    on_web = step(SCRIPT, at_menu(), Inbound(InboundKind.CHOICE, T0, "leave", "webchat"))
+    assert texts(on_web) == ["Before you go: was this chat helpful?"]
+    by_sms = step(SCRIPT, at_menu(), Inbound(InboundKind.CHOICE, T0, "leave", "sms"))
+    assert texts(by_sms) == ["Take care. You can message again at any time."]
+    assert by_sms.state.ended
+
+
+def test_a_report_collects_its_answers_then_hands_them_over_and_forgets_them() -> None:
+    state = say(at_menu(), "report", InboundKind.CHOICE).state
+    for answer in ("1", "He took my keys", "last night", "Centro", "3", "2"):
+        result = say(state, answer)
+        state = result.state
+    slots = [r.slot for r in result.replies if r.slot is not None]
+    assert slots == [
+        ReportSlot(
+            {
+                "what": "He took my keys",
+                "when": "last night",
+                "report_area": "Centro",
+                "report_children": "not_said",
+                "report_follow_up": "no",
+            }
+        )
+    ]
+    assert not {"what", "when", "report_area"} & set(state.results)
+
+
+def test_a_typed_receipt_code_is_marked_secret_and_not_kept() -> None:
+    state = say(say(at_menu(), "report", InboundKind.CHOICE).state, "2").state
+    typed = say(state, "1234 5678 9012 3456")
+    assert typed.secret_inbound
+    added = say(typed.state, "one more thing")
+    assert [r.slot for r in added.replies if r.slot] == [
+        ReportAdditionSlot("1234 5678 9012 3456", "one more thing")
+    ]
+    assert "receipt" not in added.state.results
 
 
 def test_talk_to_someone_requests_a_handoff_and_is_honest_about_waiting() -> None:

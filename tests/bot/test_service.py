@@ -1,4 +1,5 @@
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -9,6 +10,8 @@ from channels.base import InboundMessage
 from crypto import KeyRing, Pseudonymizer
 from storage.conversations import ACTIVE, ENDED, EXPIRED, ConversationStore
 from storage.engine import SessionFactory
+from storage.reports import ReportStore
+from storage.resources import ResourceStore
 from tests.clock import FakeClock
 
 ADDRESS = "+15550104417"
@@ -25,10 +28,29 @@ def store(sessions: SessionFactory, keyring: KeyRing, clock: FakeClock) -> Conve
 
 
 @pytest.fixture
-def service(store: ConversationStore, keyring: KeyRing, clock: FakeClock) -> ConversationService:
-    return ConversationService(
-        store, Pseudonymizer.from_keyring(keyring), load_builtin_script("default"), clock=clock
-    )
+def make_service(
+    store: ConversationStore,
+    keyring: KeyRing,
+    clock: FakeClock,
+    resource_store: ResourceStore,
+    report_store: ReportStore,
+) -> Callable[[], ConversationService]:
+    def make() -> ConversationService:
+        return ConversationService(
+            store,
+            Pseudonymizer.from_keyring(keyring),
+            load_builtin_script("default"),
+            resources=resource_store,
+            reports=report_store,
+            clock=clock,
+        )
+
+    return make
+
+
+@pytest.fixture
+def service(make_service: Callable[[], ConversationService]) -> ConversationService:
+    return make_service()
 
 
 def text(body: str) -> InboundMessage:
@@ -50,7 +72,7 @@ async def test_a_person_is_recognised_across_messages(
 async def test_an_unanswered_question_times_out_once_even_after_a_restart(
     service: ConversationService,
     store: ConversationStore,
-    keyring: KeyRing,
+    make_service: Callable[[], ConversationService],
     clock: FakeClock,
 ) -> None:
     outcome = await service.handle(text("hello"))
@@ -59,9 +81,7 @@ async def test_an_unanswered_question_times_out_once_even_after_a_restart(
 
     clock.advance(minutes=1)
     # A new service object stands for a restarted process: only the database remembers.
-    restarted = ConversationService(
-        store, Pseudonymizer.from_keyring(keyring), load_builtin_script("default"), clock=clock
-    )
+    restarted = make_service()
     deliveries = await restarted.fire_due_timers()
     assert len(deliveries) == 1
     assert deliveries[0].address == ADDRESS
@@ -127,7 +147,7 @@ async def test_ending_the_script_closes_the_conversation(
 ) -> None:
     await service.handle(text("hello"))
     await service.handle(text("1"))
-    outcome = await service.handle(text("5"))  # leave
+    outcome = await service.handle(text("6"))  # leave: no feedback question on SMS
     assert outcome.ended
     assert await store.count(ENDED) == 1
     assert await service.fire_due_timers() == []
@@ -143,3 +163,56 @@ async def test_the_duress_word_freezes_the_conversation_and_stops_its_timers(
     assert "duress" in conversation.flow_state["flags"]
     clock.advance(minutes=45)
     assert await service.fire_due_timers() == []  # no check-in message to a watched phone
+
+
+async def test_a_report_made_by_web_can_be_added_to_by_sms_and_the_code_is_never_stored(
+    service: ConversationService, store: ConversationStore, report_store: ReportStore
+) -> None:
+    web = "webchat-session"
+
+    async def on_web(body: str) -> list[str]:
+        message = InboundMessage("webchat", web, InboundKind.TEXT, body)
+        return [r.text for r in (await service.handle(message)).replies]
+
+    for answer in ("hi", "1", "5", "1", "canary-lime-3131", "yesterday", "Centro", "2", "2"):
+        said = await on_web(answer)
+    receipt = next(t for t in said if t.startswith("Your reference number is "))
+    code = receipt.removeprefix("Your reference number is ")[:19]
+
+    for answer in ("hello", "1", "5", "2", code, "he phoned again"):
+        said = [r.text for r in (await service.handle(text(answer))).replies]
+    assert said[0] == "Thank you. We have added that."
+
+    (report_id,) = await report_store.ids()
+    report = await report_store.get(report_id)
+    assert report is not None
+    assert report.fields["what"] == "canary-lime-3131"
+    assert report.additions == ("he phoned again",)
+
+    kept = [
+        message
+        for conversation_id in await store.ids()
+        for message in await store.messages(conversation_id)
+    ]
+    for message in kept:
+        assert code.replace(" ", "") not in message.text.replace(" ", "")
+    typed = [m for m in kept if m.text == "[receipt code]"]
+    assert [m.sender for m in typed] == ["person"]
+    shown = [m for m in kept if "[receipt code]" in m.text and m.sender == "bot"]
+    assert len(shown) == 1
+
+
+async def test_a_wrong_code_gets_the_same_careful_answer(service: ConversationService) -> None:
+    for answer in ("hello", "1", "5", "2", "1111 2222 3333 4444", "more"):
+        said = [r.text for r in (await service.handle(text(answer))).replies]
+    assert said[0] == "We couldn't find that number. Please check it and try again later."
+
+
+async def test_support_lists_places_for_the_area_given(service: ConversationService) -> None:
+    for answer in ("hello", "1", "2", "Lakeview"):
+        said = [r.text for r in (await service.handle(text(answer))).replies]
+    assert said[:3] == [
+        "Some places that can help:",
+        "Lakeview Counselling Collective (demo): 555-0105 (Tue-Sun 12-8)",
+        "Harbour Support Line (demo): 555-0101 (24/7)",
+    ]

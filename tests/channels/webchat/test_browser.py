@@ -12,6 +12,7 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from playwright.async_api import BrowserContext, Page
 
+from crypto import ReceiptHasher
 from porchlight.app import SERVICES, create_app
 from tests.browser import launch_chromium
 from tests.factories import make_settings
@@ -34,7 +35,10 @@ class Chat:
 
 @pytest.fixture
 async def chat(
-    aiohttp_server: Any, tmp_path: Path, insecure_password_hasher: PasswordHasher
+    aiohttp_server: Any,
+    tmp_path: Path,
+    insecure_password_hasher: PasswordHasher,
+    insecure_receipt_hasher: ReceiptHasher,
 ) -> AsyncIterator[Chat]:
     async def weather(_request: web.Request) -> web.Response:
         return web.Response(text="<title>Weather</title><h1>Weather</h1>", content_type="text/html")
@@ -45,7 +49,9 @@ async def chat(
     exit_url = str(neutral_server.make_url("/weather"))
 
     settings = make_settings(tmp_path / "data", quick_exit_url=exit_url)
-    app = create_app(settings, password_hasher=insecure_password_hasher)
+    app = create_app(
+        settings, password_hasher=insecure_password_hasher, receipt_hasher=insecure_receipt_hasher
+    )
     server = await aiohttp_server(app)
 
     async with launch_chromium() as browser:

@@ -6,6 +6,7 @@ from aiohttp.test_utils import TestClient
 from argon2 import PasswordHasher
 
 from config import Settings
+from crypto import ReceiptHasher
 from porchlight.app import SERVICES, create_app
 from storage.conversations import ABANDONED
 from tests.clock import FakeClock
@@ -166,11 +167,18 @@ async def test_errors_and_static_files_carry_the_same_headers(client: TestClient
 
 
 async def test_an_unanswered_question_gets_a_plain_check_in_on_the_open_page(
-    aiohttp_client: Any, settings: Settings, insecure_password_hasher: PasswordHasher
+    aiohttp_client: Any,
+    settings: Settings,
+    insecure_password_hasher: PasswordHasher,
+    insecure_receipt_hasher: ReceiptHasher,
 ) -> None:
     clock = FakeClock()
     app = create_app(
-        settings, password_hasher=insecure_password_hasher, timer_interval=0.05, clock=clock
+        settings,
+        password_hasher=insecure_password_hasher,
+        receipt_hasher=insecure_receipt_hasher,
+        timer_interval=0.05,
+        clock=clock,
     )
     client = await aiohttp_client(app)
     async with client.ws_connect(WS) as socket:
