@@ -32,7 +32,9 @@ def replay(path: Path) -> tuple[list[str], list[str]]:
     inputs: list[str] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("#!"):
-            header.update(part.split("=", 1) for part in line[2:].split())
+            for part in line[2:].split():
+                key, _, value = part.partition("=")
+                header[key] = value
         elif line.startswith("> "):
             inputs.append(line[2:])
             expected.append(line)
