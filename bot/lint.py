@@ -24,6 +24,9 @@ DEFAULT_ALARM_WORDS = (
 )  # fmt: skip
 
 
+RULES = ("timeout", "quick-exit", "alarm-word", "sms-segment", "language", "opt-out", "keyword")
+
+
 @dataclass(frozen=True, slots=True)
 class LintProblem:
     """One broken rule, where it is and what to do."""

@@ -28,3 +28,15 @@ def test_every_doc_the_readme_links_to_exists() -> None:
     readme = (ROOT / "README.md").read_text()
     for target in re.findall(r"\]\(([^)#]+)\)", readme):
         assert (ROOT / target).exists(), target
+
+
+def test_every_lint_rule_case_test_and_keyword_kind_is_documented() -> None:
+    from bot.cases import CASE_TESTS
+    from bot.lint import RULES
+    from bot.script import KEYWORD_KINDS, OPTIONAL_MESSAGES, REQUIRED_MESSAGES
+
+    text = (ROOT / "docs" / "scripts.md").read_text()
+    for name in (*RULES, *CASE_TESTS, *REQUIRED_MESSAGES, *OPTIONAL_MESSAGES):
+        assert f"`{name}`" in text or f"{name}:" in text, name
+    for kind in KEYWORD_KINDS:
+        assert f"{kind}:" in text, kind

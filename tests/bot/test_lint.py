@@ -49,6 +49,15 @@ def rules(text: str, **kwargs: object) -> dict[str, list[str]]:
     return found
 
 
+def test_every_reported_rule_is_a_documented_one() -> None:
+    from bot.lint import RULES
+
+    broken = GOOD.replace("Hi. Type EXIT", "Abuse line").replace(
+        "help: {en: [HELP]", "help: {en: [STOP]"
+    )
+    assert {p.rule for p in lint_script(parse_script(broken))} <= set(RULES)
+
+
 def test_a_careful_script_passes() -> None:
     assert rules(GOOD) == {}
 
