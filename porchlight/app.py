@@ -11,7 +11,6 @@ from datetime import datetime
 
 from aiohttp import WSCloseCode, web
 from argon2 import PasswordHasher
-from sqlalchemy import text
 
 from bot.directory import load_demo_directory
 from bot.script import Script, load_builtin_script
@@ -23,7 +22,12 @@ from config import Settings
 from crypto import KeyRing, Pseudonymizer, ReceiptHasher
 from porchlight.web import add_security_headers
 from storage.conversations import ConversationStore
-from storage.engine import SessionFactory, create_engine, create_session_factory
+from storage.engine import (
+    SessionFactory,
+    create_engine,
+    create_session_factory,
+    database_reachable,
+)
 from storage.migrate import upgrade_to_head
 from storage.models import utcnow
 from storage.reports import ReportStore
@@ -146,11 +150,8 @@ def _routes(app: web.Application) -> list[web.RouteDef]:
         return web.Response(status=204)  # browsers ask; answering keeps the log clean
 
     async def healthz(_request: web.Request) -> web.Response:
-        try:
-            async with app[SERVICES].sessions() as session:
-                await session.execute(text("SELECT 1"))
-        except Exception:  # any database failure means "not healthy", nothing more to say
-            logger.exception("health check: database unreachable")
+        if not await database_reachable(app[SERVICES].sessions):
+            logger.error("health check: database unreachable")
             return web.json_response({"status": "unavailable"}, status=503)
         return web.json_response({"status": "ok"})
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -67,6 +67,16 @@ def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+async def database_reachable(sessions: SessionFactory) -> bool:
+    """Whether a trivial query succeeds: what the health check reports."""
+    try:
+        async with sessions() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception:  # any failure means "not healthy"; the caller logs it
+        return False
+    return True
+
+
 async def scrub_free_space(connection: AsyncConnection) -> None:
     """Push deleted pages out of the SQLite WAL so wiped rows leave no copy behind.
 
@@ -90,6 +100,7 @@ __all__ = [
     "SessionFactory",
     "create_engine",
     "create_session_factory",
+    "database_reachable",
     "is_sqlite",
     "scrub_free_space",
     "sqlite_files",

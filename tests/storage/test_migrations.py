@@ -61,3 +61,17 @@ async def test_sqlite_runs_with_wal_and_secure_delete(settings: Settings) -> Non
         assert settings.data_dir.stat().st_mode & 0o077 == 0
     finally:
         await engine.dispose()
+
+
+async def test_health_sees_a_working_and_a_missing_database(settings: Settings, tmp_path) -> None:
+    from storage.engine import create_session_factory, database_reachable
+
+    working = create_engine(settings.database_url)
+    missing = create_engine(f"sqlite+aiosqlite:///{tmp_path}/gone/x.db")
+    (tmp_path / "gone").rmdir()  # the directory vanished: SQLite cannot open the file
+    try:
+        assert await database_reachable(create_session_factory(working))
+        assert not await database_reachable(create_session_factory(missing))
+    finally:
+        await working.dispose()
+        await missing.dispose()
