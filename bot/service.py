@@ -31,7 +31,7 @@ from bot.engine import (
 )
 from bot.script import Script
 from bot.slots import RECEIPT_PLACEHOLDER, addition_reply, receipt_reply, resource_replies
-from channels.base import InboundMessage
+from channels.base import InboundMessage, OutboundMessage
 from crypto import Pseudonymizer
 from storage.conversations import (
     ABANDONED,
@@ -55,7 +55,7 @@ class TurnOutcome:
     """What the channel should do after one event."""
 
     conversation_id: str | None
-    replies: tuple[Reply, ...] = ()
+    replies: tuple[Reply, ...] = ()  # to send now; empty when queued in the outbox
     ended: bool = False
     wiped: bool = False
     handoff_priority: str | None = None  # set when the person asked for a human
@@ -101,11 +101,14 @@ class ConversationService:
         *,
         resources: ResourceStore,
         reports: ReportStore,
+        outbox_channels: frozenset[str] = frozenset(),
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
         self._resources = resources
         self._reports = reports
+        # Channels whose replies leave through the outbox (providers), not a live socket.
+        self._outbox_channels = outbox_channels
         self._pseudonymizer = pseudonymizer
         self._script = script
         self._clock = clock
@@ -199,12 +202,16 @@ class ConversationService:
             status = ENDED
         else:
             status = ACTIVE
+        queued = conversation.channel in self._outbox_channels
         await self._store.record_turn(
             conversation.id,
             flow_state=result.state.to_dict(),
             status=status,
             messages=turn,
             timer_due_at=result.state.next_timer(),
+            outbox=[OutboundMessage(r.text, r.options).to_json() for r in replies]
+            if queued
+            else (),
         )
         if Effect.EMERGENCY in result.effects:
             logger.warning("conversation %s used an emergency keyword", conversation.alias)
@@ -212,7 +219,7 @@ class ConversationService:
             logger.warning("conversation %s is frozen: duress word", conversation.alias)
         return TurnOutcome(
             conversation_id=conversation.id,
-            replies=replies,
+            replies=() if queued else replies,
             ended=status != ACTIVE,
             handoff_priority=result.handoff_priority,
         )

@@ -7,6 +7,7 @@ choices where there are no buttons, without knowing which channel they are talki
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,19 @@ class InvalidInbound(ChannelError):
 
 class RecipientGone(ChannelError):
     """The person is no longer reachable on this channel (left, closed the page, blocked)."""
+
+
+class DeliveryError(ChannelError):
+    """A provider refused or failed a delivery.
+
+    ``permanent`` failures (a bad number, a malformed request) are not retried; others are,
+    after ``retry_after`` seconds when the provider said how long to wait.
+    """
+
+    def __init__(self, reason: str, *, permanent: bool, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +68,18 @@ class OutboundMessage:
     text: str
     options: Sequence[ReplyOption] = field(default_factory=tuple)
 
+    def to_json(self) -> str:
+        """The form queued (encrypted) in the outbox; each channel renders it its own way."""
+        options = [{"label": o.label, "value": o.value} for o in self.options]
+        return json.dumps({"text": self.text, "options": options}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, data: str) -> OutboundMessage:
+        """Rebuild a queued message."""
+        decoded = json.loads(data)
+        options = tuple(ReplyOption(o["label"], o["value"]) for o in decoded.get("options", []))
+        return cls(decoded["text"], options)
+
 
 class Channel(ABC):
     """A way people reach the service; one subclass per channel package."""
@@ -68,8 +94,12 @@ class Channel(ABC):
         """Turn a received payload into an InboundMessage, or raise InvalidInbound."""
 
     @abstractmethod
-    async def send(self, address: str, message: OutboundMessage) -> None:
-        """Deliver one message, or raise RecipientGone when the person cannot be reached."""
+    async def send(self, address: str, message: OutboundMessage) -> str | None:
+        """Deliver one message; return the provider's message id where there is one.
+
+        Raises RecipientGone when the person cannot be reached any more, DeliveryError when
+        the provider failed.
+        """
 
     async def conversation_ended(self, address: str) -> None:  # noqa: B027 -- optional hook
         """Tell the person's client the conversation is over, where the channel can."""

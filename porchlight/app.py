@@ -11,11 +11,16 @@ from datetime import datetime
 
 from aiohttp import WSCloseCode, web
 from argon2 import PasswordHasher
+from twilio.request_validator import RequestValidator
 
 from bot.directory import load_demo_directory
 from bot.script import Script, load_builtin_script
 from bot.service import ConversationService
+from channels.background import BackgroundWork
 from channels.base import Channel, OutboundMessage, RecipientGone
+from channels.outbox import OutboxWorker
+from channels.twilio import routes as twilio
+from channels.twilio.channel import SmsChannel, TwilioMessaging, WhatsAppChannel
 from channels.webchat import routes as webchat
 from channels.webchat.channel import WebChatChannel
 from config import Settings
@@ -28,8 +33,10 @@ from storage.engine import (
     create_session_factory,
     database_reachable,
 )
+from storage.inbound import InboundLedger
 from storage.migrate import upgrade_to_head
 from storage.models import utcnow
+from storage.outbox import OutboxStore
 from storage.reports import ReportStore
 from storage.resources import ResourceStore
 from storage.users import UserStore
@@ -43,6 +50,8 @@ class Services:
 
     sessions: SessionFactory
     conversations: ConversationStore
+    outbox: OutboxStore
+    inbound: InboundLedger
     reports: ReportStore
     resources: ResourceStore
     users: UserStore
@@ -50,12 +59,17 @@ class Services:
 
 
 TIMER_INTERVAL_SECONDS = 10.0
+OUTBOX_INTERVAL_SECONDS = 1.0
+# Channels whose replies leave through the outbox and a provider's API.
+OUTBOX_CHANNELS = frozenset({"sms", "whatsapp", "telegram"})
 
 SETTINGS = web.AppKey("settings", Settings)
 KEYRING = web.AppKey("keyring", KeyRing)
 SCRIPT = web.AppKey("script", Script)
 WEBCHAT = web.AppKey("webchat", WebChatChannel)
 CHANNELS = web.AppKey("channels", dict[str, Channel])
+BACKGROUND = web.AppKey("background", BackgroundWork)
+TWILIO = web.AppKey("twilio", TwilioMessaging)
 SERVICES = web.AppKey("services", Services)
 
 
@@ -72,6 +86,7 @@ def create_app(
     password_hasher: PasswordHasher | None = None,
     receipt_hasher: ReceiptHasher | None = None,
     timer_interval: float = TIMER_INTERVAL_SECONDS,
+    outbox_interval: float = OUTBOX_INTERVAL_SECONDS,
     clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
     """Build the service.
@@ -83,6 +98,7 @@ def create_app(
             pass a cheap one.
         receipt_hasher: the slow hash for report receipt codes; tests pass a cheap one.
         timer_interval: seconds between checks for timed-out waits and expired sessions.
+        outbox_interval: seconds between checks for queued provider deliveries.
         clock: the time source for stores and timers (tests move a fake one).
     """
     app = web.Application()
@@ -93,6 +109,7 @@ def create_app(
     app[WEBCHAT] = WebChatChannel()
     channels: dict[str, Channel] = {WebChatChannel.name: app[WEBCHAT]}
     app[CHANNELS] = channels
+    app[BACKGROUND] = BackgroundWork()
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
@@ -106,6 +123,8 @@ def create_app(
             app[SERVICES] = Services(
                 sessions=sessions,
                 conversations=conversations,
+                outbox=OutboxStore(sessions, app[KEYRING], clock=clock),
+                inbound=InboundLedger(sessions, app[KEYRING], clock=clock),
                 reports=reports,
                 resources=resources,
                 users=UserStore(sessions, password_hasher, clock=clock),
@@ -115,13 +134,34 @@ def create_app(
                     app[SCRIPT],
                     resources=resources,
                     reports=reports,
+                    outbox_channels=OUTBOX_CHANNELS,
                     clock=clock,
                 ),
             )
             yield
         finally:
-            await app[WEBCHAT].drain()
+            await app[BACKGROUND].drain()
             await engine.dispose()
+
+    async def providers(app: web.Application) -> AsyncIterator[None]:
+        # Created here, inside the running loop, because the client opens an HTTP session.
+        if settings.twilio_account_sid:
+            app[TWILIO] = TwilioMessaging(settings)
+            channels[SmsChannel.name] = SmsChannel(app[TWILIO])
+            channels[WhatsAppChannel.name] = WhatsAppChannel(app[TWILIO])
+        yield
+        if TWILIO in app:
+            await app[TWILIO].close()
+
+    async def outbox(app: web.Application) -> AsyncIterator[None]:
+        worker = OutboxWorker(
+            app[SERVICES].outbox, app[SERVICES].conversations, channels, clock=clock
+        )
+        task = asyncio.create_task(worker.run(outbox_interval))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def timers(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_run_timers(app, timer_interval))
@@ -131,7 +171,9 @@ def create_app(
             await task
 
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(providers)
     app.cleanup_ctx.append(timers)
+    app.cleanup_ctx.append(outbox)
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_close_websockets)
     app.router.add_routes(_routes(app))
@@ -144,7 +186,9 @@ def _routes(app: web.Application) -> list[web.RouteDef]:
         return web.Response(text=webchat.render_chat_page(app[SETTINGS]), content_type="text/html")
 
     async def chat_socket(request: web.Request) -> web.StreamResponse:
-        return await webchat.websocket(request, app[WEBCHAT], app[SERVICES].conversation_service)
+        return await webchat.websocket(
+            request, app[WEBCHAT], app[SERVICES].conversation_service, app[BACKGROUND]
+        )
 
     async def favicon(_request: web.Request) -> web.Response:
         return web.Response(status=204)  # browsers ask; answering keeps the log clean
@@ -155,12 +199,28 @@ def _routes(app: web.Application) -> list[web.RouteDef]:
             return web.json_response({"status": "unavailable"}, status=503)
         return web.json_response({"status": "ok"})
 
-    return [
+    routes = [
         web.get("/", chat_page),
         web.get(webchat.WEBSOCKET_PATH, chat_socket),
         web.get("/favicon.ico", favicon),
         web.get("/healthz", healthz),
     ]
+    settings = app[SETTINGS]
+    if settings.twilio_auth_token is not None:
+        validator = RequestValidator(settings.twilio_auth_token.reveal())
+
+        async def twilio_webhook(request: web.Request) -> web.Response:
+            return await twilio.webhook(
+                request,
+                validator=validator,
+                public_url=settings.public_url,
+                service=app[SERVICES].conversation_service,
+                ledger=app[SERVICES].inbound,
+                background=app[BACKGROUND],
+            )
+
+        routes.append(web.post(twilio.WEBHOOK_PATH, twilio_webhook))
+    return routes
 
 
 async def _run_timers(app: web.Application, interval: float) -> None:

@@ -27,7 +27,14 @@ from crypto import (
 )
 from crypto.cipher import field_aad
 from storage.engine import SessionFactory, scrub_free_space
-from storage.models import Conversation, ConversationKey, Message, new_id, utcnow
+from storage.models import (
+    Conversation,
+    ConversationKey,
+    Message,
+    OutboxItem,
+    new_id,
+    utcnow,
+)
 
 ACTIVE = "active"
 ENDED = "ended"
@@ -180,8 +187,13 @@ class ConversationStore:
         status: str,
         messages: Sequence[NewMessage],
         timer_due_at: datetime | None = None,
+        outbox: Sequence[str] = (),
     ) -> None:
-        """Store one turn atomically: messages, flow state, status and the next timer."""
+        """Store one turn atomically: messages, flow state, status, next timer, and outbox.
+
+        ``outbox`` holds the messages (JSON) a provider must deliver; they are queued in the
+        same transaction, so a crash cannot lose them or send them for a lost turn.
+        """
         now = self._clock()
         async with self._sessions.begin() as session:
             row = await session.get(Conversation, conversation_id, with_for_update=True)
@@ -200,6 +212,21 @@ class ConversationStore:
                         body=cipher.seal_text(
                             message.text, field_aad("messages", "body", message_id)
                         ),
+                        created_at=now,
+                    )
+                )
+            for offset, body in enumerate(outbox, start=1):
+                item_id = new_id()
+                session.add(
+                    OutboxItem(
+                        id=item_id,
+                        conversation_id=conversation_id,
+                        channel=row.channel,
+                        seq=row.message_count + offset,
+                        body=cipher.seal_text(body, field_aad("outbox", "body", item_id)),
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=now,
                         created_at=now,
                     )
                 )
@@ -318,6 +345,16 @@ class ConversationStore:
             created_at=row.created_at,
             last_activity_at=row.last_activity_at,
         )
+
+
+async def conversation_cipher(
+    session: AsyncSession, keyring: KeyRing, conversation_id: str
+) -> FieldCipher:
+    """The conversation's cipher, for stores whose rows are sealed under its key."""
+    key_row = await session.get(ConversationKey, conversation_id)
+    if key_row is None:
+        raise ConversationKeyDestroyed(conversation_id)
+    return FieldCipher(unwrap_data_key(keyring, key_row.wrapped_key, _key_aad(conversation_id)))
 
 
 def _key_aad(conversation_id: str) -> bytes:

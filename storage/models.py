@@ -126,6 +126,44 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class OutboxItem(Base):
+    """A message waiting to be delivered by a provider (Twilio, Telegram).
+
+    Written in the same transaction as the turn that produced it, so a crash can neither
+    lose a reply nor send one for a turn that was never stored. Deleted with the
+    conversation, so nothing queued is sent after a quick exit, STOP or wipe.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    conversation_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    seq: Mapped[int] = mapped_column(Integer)
+    body: Mapped[SealedText] = mapped_column(EncryptedText)
+    # pending -> sending -> sent | failed | unconfirmed (in flight when the process died)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    provider_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ProcessedInbound(Base):
+    """Provider message ids already handled, so a redelivered webhook is processed once.
+
+    Keyed by a keyed hash of (channel, provider id): the ids themselves are not kept.
+    """
+
+    __tablename__ = "processed_inbound"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class Report(Base):
     """An anonymous incident report, readable only with its own data key.
 

@@ -7,11 +7,9 @@ good. That is the point: a seized phone has no session to resume.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-from collections.abc import Awaitable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -20,7 +18,6 @@ from channels.base import Channel, InboundMessage, InvalidInbound, OutboundMessa
 
 MAX_TEXT_LENGTH = 4000
 MAX_FRAME_BYTES = 16 * 1024
-T = TypeVar("T")
 _KINDS = {"start": InboundKind.START, "message": InboundKind.TEXT, "choice": InboundKind.CHOICE}
 
 
@@ -34,24 +31,6 @@ class WebChatChannel(Channel):
 
     def __init__(self) -> None:
         self._sockets: dict[str, web.WebSocketResponse] = {}
-        self._unfinished: set[asyncio.Task[Any]] = set()
-
-    async def run_to_completion(self, work: Awaitable[T]) -> T:
-        """Run work that must finish even if the page disconnects meanwhile.
-
-        aiohttp cancels a websocket handler when its connection drops. A quick exit is
-        typically sent just before the page navigates away, so without this the wipe could
-        be cancelled half-way. The task is kept (and awaited at shutdown) until done.
-        """
-        task = asyncio.ensure_future(work)
-        self._unfinished.add(task)
-        task.add_done_callback(self._unfinished.discard)
-        return await asyncio.shield(task)
-
-    async def drain(self) -> None:
-        """Wait for unfinished turns, at shutdown, before the database closes."""
-        if self._unfinished:
-            await asyncio.gather(*self._unfinished, return_exceptions=True)
 
     def open_session(self, socket: web.WebSocketResponse) -> str:
         """Register a new socket and return its random address."""
@@ -95,7 +74,7 @@ class WebChatChannel(Channel):
         return InboundMessage(channel=self.name, address=address, kind=kind, text=text)
 
     async def send(self, address: str, message: OutboundMessage) -> None:
-        """Send a bot or advocate message to the page."""
+        """Send a bot or advocate message to the page (no provider, so no message id)."""
         await self.send_frame(
             address,
             {

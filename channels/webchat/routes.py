@@ -9,6 +9,7 @@ from aiohttp import WSMsgType, web
 from yarl import URL
 
 from bot.service import ConversationService
+from channels.background import BackgroundWork
 from channels.base import InvalidInbound, OutboundMessage, RecipientGone
 from channels.webchat.channel import MAX_FRAME_BYTES, WebChatChannel
 from config import Settings
@@ -47,7 +48,10 @@ def same_origin(request: web.Request) -> bool:
 
 
 async def websocket(
-    request: web.Request, channel: WebChatChannel, service: ConversationService
+    request: web.Request,
+    channel: WebChatChannel,
+    service: ConversationService,
+    background: BackgroundWork,
 ) -> web.StreamResponse:
     """One chat: frames in, engine replies out, until the page closes or the person exits."""
     if not same_origin(request):
@@ -65,7 +69,7 @@ async def websocket(
             except InvalidInbound as exc:
                 await channel.send_frame(address, {"type": "error", "text": str(exc)})
                 continue
-            outcome = await channel.run_to_completion(service.handle(inbound))
+            outcome = await background.run_to_completion(service.handle(inbound))
             if outcome.wiped:
                 wiped = True
                 break
@@ -78,6 +82,6 @@ async def websocket(
     finally:
         channel.close_session(address)
         if not wiped:
-            await channel.run_to_completion(service.abandon(channel.name, address))
+            await background.run_to_completion(service.abandon(channel.name, address))
         await socket.close()
     return socket

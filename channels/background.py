@@ -1,0 +1,46 @@
+"""Work that must finish even when the request that started it is gone.
+
+aiohttp cancels a handler when its connection drops: a web-chat page navigating away right
+after a quick exit, or a provider giving up on a slow webhook. A wipe or a stored turn must
+not be cut short by that, so such work runs as a tracked task that the handler only waits
+on, and the app awaits every unfinished task at shutdown before closing the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class BackgroundWork:
+    """Tracks tasks that outlive their requests."""
+
+    def __init__(self) -> None:
+        self._unfinished: set[asyncio.Task[Any]] = set()
+
+    def start(self, work: Awaitable[T]) -> asyncio.Future[T]:
+        """Start work; keep it until done."""
+        task = asyncio.ensure_future(work)
+        self._unfinished.add(task)
+        task.add_done_callback(self._unfinished.discard)
+        return task
+
+    async def run_to_completion(self, work: Awaitable[T]) -> T:
+        """Start work and wait for it; cancelling the waiter does not cancel the work."""
+        return await asyncio.shield(self.start(work))
+
+    async def wait_briefly(self, work: Awaitable[T], seconds: float) -> T | None:
+        """Start work and wait up to ``seconds``; it carries on after that either way."""
+        task = self.start(work)
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(asyncio.shield(task), seconds)
+        return None
+
+    async def drain(self) -> None:
+        """Wait for everything unfinished (at shutdown, before the database closes)."""
+        if self._unfinished:
+            await asyncio.gather(*self._unfinished, return_exceptions=True)

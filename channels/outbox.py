@@ -1,0 +1,90 @@
+"""The outbox worker: delivers queued messages through their providers, politely.
+
+Retries with exponential backoff on passing failures (5xx, timeouts, 429 with the wait the
+provider asked for), gives up on permanent ones (other 4xx), and treats "this person cannot
+be reached" (Twilio 21610 after STOP, a Telegram block) as the person leaving: the
+conversation is wiped and nothing more is queued for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from channels.base import Channel, DeliveryError, OutboundMessage, RecipientGone
+from storage.conversations import ConversationStore
+from storage.models import utcnow
+from storage.outbox import Delivery, OutboxStore
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+MAX_BACKOFF_SECONDS = 600.0
+
+
+def backoff(attempts: int) -> float:
+    """Seconds to wait after the n-th failed attempt: 2, 4, 8, … capped at 10 minutes."""
+    return float(min(2**attempts, MAX_BACKOFF_SECONDS))
+
+
+class OutboxWorker:
+    """Claims due rows and hands them to their channel."""
+
+    def __init__(
+        self,
+        outbox: OutboxStore,
+        conversations: ConversationStore,
+        channels: Mapping[str, Channel],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._outbox = outbox
+        self._conversations = conversations
+        self._channels = channels
+        self._clock = clock
+
+    async def deliver_due(self) -> int:
+        """Deliver everything due now, oldest first and in order per conversation."""
+        delivered = 0
+        while batch := await self._outbox.claim_due():
+            for delivery in batch:
+                await self._deliver(delivery)
+                delivered += 1
+        return delivered
+
+    async def run(self, interval: float) -> None:
+        """Deliver forever, checking every ``interval`` seconds."""
+        recovered = await self._outbox.recover_after_crash()
+        if recovered:
+            logger.warning("outbox: %d deliveries were in flight at a crash: not resent", recovered)
+        while True:
+            try:
+                await self.deliver_due()
+            except Exception:  # the worker must outlive a database hiccup
+                logger.exception("outbox: delivery round failed")
+            await asyncio.sleep(interval)
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        channel = self._channels.get(delivery.channel)
+        if channel is None:
+            await self._outbox.mark_failed(delivery.id, f"no channel {delivery.channel!r}")
+            return
+        try:
+            message = OutboundMessage.from_json(delivery.payload)
+            provider_id = await channel.send(delivery.address, message)
+        except RecipientGone as exc:
+            logger.info("outbox: recipient on %s is gone; wiping", delivery.channel)
+            await self._outbox.mark_failed(delivery.id, str(exc)[:200])
+            await self._conversations.wipe(delivery.conversation_id)
+        except DeliveryError as exc:
+            if exc.permanent or delivery.attempts >= MAX_ATTEMPTS:
+                logger.warning("outbox: giving up on a %s delivery: %s", delivery.channel, exc)
+                await self._outbox.mark_failed(delivery.id, str(exc)[:200])
+                return
+            wait = exc.retry_after if exc.retry_after is not None else backoff(delivery.attempts)
+            await self._outbox.retry_later(
+                delivery.id, self._clock() + timedelta(seconds=wait), str(exc)[:200]
+            )
+        else:
+            await self._outbox.mark_sent(delivery.id, provider_id)

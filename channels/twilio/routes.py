@@ -1,0 +1,55 @@
+"""Twilio's messaging webhook. Thin: authenticate, parse, hand over, answer at once."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+from bot.service import ConversationService
+from channels.background import BackgroundWork
+from channels.base import InboundMessage, InvalidInbound
+from channels.twilio.parse import parse_webhook
+from storage.inbound import InboundLedger
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/channels/twilio"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+# Twilio waits 15 s; answer well before, whatever the database is doing. The turn goes on
+# in the background and its replies leave through the outbox.
+ANSWER_WITHIN_SECONDS = 1.5
+
+
+async def webhook(
+    request: web.Request,
+    *,
+    validator: RequestValidator,
+    public_url: str,
+    service: ConversationService,
+    ledger: InboundLedger,
+    background: BackgroundWork,
+) -> web.Response:
+    """Check the signature against PUBLIC_URL, then process once per MessageSid."""
+    form = {key: str(value) for key, value in (await request.post()).items()}
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not validator.validate(public_url + request.path_qs, form, signature):
+        raise web.HTTPForbidden(text="invalid signature")
+    try:
+        message = parse_webhook(form)
+    except InvalidInbound as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    if message is not None:
+        await background.wait_briefly(_handle_once(message, service, ledger), ANSWER_WITHIN_SECONDS)
+    return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+
+async def _handle_once(
+    message: InboundMessage, service: ConversationService, ledger: InboundLedger
+) -> None:
+    assert message.external_id is not None  # noqa: S101 -- parse_webhook always sets it
+    if not await ledger.first_time(message.channel, message.external_id):
+        logger.info("twilio: a redelivered message was ignored")
+        return
+    await service.handle(message)

@@ -1,0 +1,36 @@
+"""De-duplication of provider deliveries: the same MessageSid or update_id is handled once."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from crypto import KeyRing
+from storage.engine import SessionFactory
+from storage.models import ProcessedInbound, utcnow
+
+
+class InboundLedger:
+    """Remembers which provider message ids were handled, as keyed hashes only."""
+
+    def __init__(
+        self, sessions: SessionFactory, keyring: KeyRing, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self._sessions = sessions
+        self._key = keyring.derive("inbound-ledger/v1")
+        self._clock = clock
+
+    async def first_time(self, channel: str, provider_id: str) -> bool:
+        """Record the id; False if it was already recorded (a redelivery)."""
+        message = f"{channel}\x00{provider_id}".encode()
+        digest = hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        try:
+            async with self._sessions.begin() as session:
+                session.add(ProcessedInbound(digest=digest, received_at=self._clock()))
+        except IntegrityError:
+            return False
+        return True

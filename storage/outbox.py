@@ -1,0 +1,142 @@
+"""The outbox: provider deliveries, claimed in order, retried, never sent twice.
+
+A row is ``pending`` until the worker claims it (``sending``), then ``sent`` or ``failed``,
+or ``pending`` again with a later ``next_attempt_at``. A row still ``sending`` when the
+process starts again was in flight when it died: the provider may or may not have it, so
+it becomes ``unconfirmed`` and is not sent again (a duplicate message can be read by the
+wrong person just as easily as the first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.orm import aliased
+
+from crypto import KeyRing
+from crypto.cipher import field_aad
+from storage.conversations import ConversationKeyDestroyed, conversation_cipher
+from storage.engine import SessionFactory
+from storage.models import Conversation, OutboxItem, utcnow
+
+PENDING, SENDING, SENT, FAILED, UNCONFIRMED = (
+    "pending", "sending", "sent", "failed", "unconfirmed",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A claimed outbox row, decrypted for the channel."""
+
+    id: str
+    conversation_id: str
+    channel: str
+    address: str
+    payload: str  # the queued message (JSON), decrypted
+    attempts: int
+
+
+class OutboxStore:
+    """Claims, and records the fate of, outbox rows."""
+
+    def __init__(
+        self, sessions: SessionFactory, keyring: KeyRing, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self._sessions = sessions
+        self._keyring = keyring
+        self._clock = clock
+
+    async def claim_due(self, limit: int = 50) -> list[Delivery]:
+        """Mark due rows ``sending`` and return them: per conversation, only the oldest.
+
+        A later message of a conversation waits while an earlier one is pending or in
+        flight, so a person never receives step 3 before step 2.
+        """
+        now = self._clock()
+        earlier = aliased(OutboxItem)
+        blocked = (
+            select(earlier.id)
+            .where(
+                earlier.conversation_id == OutboxItem.conversation_id,
+                earlier.seq < OutboxItem.seq,
+                earlier.status.in_((PENDING, SENDING)),
+            )
+            .exists()
+        )
+        async with self._sessions.begin() as session:
+            rows = list(
+                await session.scalars(
+                    select(OutboxItem)
+                    .where(
+                        OutboxItem.status == PENDING,
+                        OutboxItem.next_attempt_at <= now,
+                        ~blocked,
+                    )
+                    .order_by(OutboxItem.created_at, OutboxItem.seq)
+                    .limit(limit)
+                )
+            )
+            deliveries = []
+            for row in rows:
+                conversation = await session.get(Conversation, row.conversation_id)
+                try:
+                    cipher = await conversation_cipher(session, self._keyring, row.conversation_id)
+                except ConversationKeyDestroyed:
+                    continue  # shredded: the row is unreadable and will be deleted with it
+                if conversation is None or conversation.reply_address is None:
+                    continue
+                row.status = SENDING
+                row.attempts += 1
+                deliveries.append(
+                    Delivery(
+                        id=row.id,
+                        conversation_id=row.conversation_id,
+                        channel=row.channel,
+                        address=cipher.open_text(
+                            conversation.reply_address,
+                            field_aad("conversations", "reply_address", conversation.id),
+                        ),
+                        payload=cipher.open_text(row.body, field_aad("outbox", "body", row.id)),
+                        attempts=row.attempts,
+                    )
+                )
+            return deliveries
+
+    async def mark_sent(self, item_id: str, provider_id: str | None) -> None:
+        """The provider accepted the message."""
+        await self._set(item_id, status=SENT, provider_id=provider_id, error=None)
+
+    async def retry_later(self, item_id: str, at: datetime, error: str) -> None:
+        """A passing failure: try again at ``at``."""
+        await self._set(item_id, status=PENDING, next_attempt_at=at, error=error)
+
+    async def mark_failed(self, item_id: str, error: str) -> None:
+        """A permanent failure: give up on this row."""
+        await self._set(item_id, status=FAILED, error=error)
+
+    async def recover_after_crash(self) -> int:
+        """Rows left ``sending`` by a dead process become ``unconfirmed``; returns how many."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(OutboxItem).where(OutboxItem.status == SENDING).values(status=UNCONFIRMED)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    async def counts(self) -> dict[str, int]:
+        """How many rows are in each status (for health, metrics and tests)."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(OutboxItem.status, func.count()).group_by(OutboxItem.status)
+            )
+            return {status: int(count) for status, count in rows.all()}
+
+    async def _set(self, item_id: str, **values: object) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(OutboxItem)
+                .where(and_(OutboxItem.id == item_id, OutboxItem.status == SENDING))
+                .values(**values)
+            )
