@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 ACCOUNT_SID = "AC" + "f" * 32
-AUTH_TOKEN = "fake-auth-token-0123456789abcdef"  # noqa: S105 -- a test fixture
+AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
 SENDER = "+15550100000"
 
 

@@ -13,7 +13,8 @@ from tests.waiting import eventually
 GREETING = [
     "Hi, thanks for getting in touch. This chat is private.",
     "To leave at any time, type EXIT. We then delete this conversation on our side.",
-    "Is it safe for you to talk right now?\n1. Yes, I can talk\n2. Not really\n3. I'm in danger now",
+    "Is it safe for you to talk right now?\n"
+    "1. Yes, I can talk\n2. Not really\n3. I'm in danger now",
 ]
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
