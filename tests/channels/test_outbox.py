@@ -1,0 +1,144 @@
+from typing import ClassVar
+
+import pytest
+
+from channels.base import Channel, DeliveryError, InboundMessage, OutboundMessage
+from channels.outbox import MAX_ATTEMPTS, OutboxWorker, backoff
+from crypto import KeyRing
+from storage.conversations import ACTIVE, ConversationStore, NewMessage
+from storage.engine import SessionFactory
+from storage.outbox import OutboxStore
+from tests.clock import FakeClock
+
+
+class RecordingChannel(Channel):
+    name: ClassVar[str] = "sms"
+    supports_buttons: ClassVar[bool] = False
+    can_delete_history: ClassVar[bool] = False
+    max_text_length: ClassVar[int] = 1600
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.failures: list[DeliveryError] = []
+
+    def parse_inbound(self, address: str, payload: object) -> InboundMessage:
+        raise NotImplementedError
+
+    async def send(self, address: str, message: OutboundMessage) -> str:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append((address, message.text))
+        return f"SM{len(self.sent)}"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+async def queue(store: ConversationStore, texts: list[str], address: str = "+15550104417") -> str:
+    view = await store.start_conversation(
+        channel="sms", pseudonym=address * 4, reply_address=address, script="s", flow_state={}
+    )
+    await store.record_turn(
+        view.id,
+        flow_state={},
+        status=ACTIVE,
+        messages=[NewMessage("out", "bot", t) for t in texts],
+        outbox=[OutboundMessage(t).to_json() for t in texts],
+    )
+    return view.id
+
+
+async def test_messages_go_out_in_order_per_conversation(
+    sessions: SessionFactory, keyring: KeyRing, clock: FakeClock
+) -> None:
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    await queue(conversations, ["one", "two", "three"])
+    await queue(conversations, ["alpha", "beta"], address="+15550104418")
+    channel = RecordingChannel()
+    worker = OutboxWorker(OutboxStore(sessions, keyring, clock), conversations, {"sms": channel})
+
+    assert await worker.deliver_due() == 5
+    first = [text for address, text in channel.sent if address == "+15550104417"]
+    second = [text for address, text in channel.sent if address == "+15550104418"]
+    assert first == ["one", "two", "three"]
+    assert second == ["alpha", "beta"]
+    assert await worker.deliver_due() == 0  # nothing twice
+
+
+async def test_after_a_crash_queued_messages_are_delivered_and_in_flight_ones_not_resent(
+    sessions: SessionFactory, keyring: KeyRing, clock: FakeClock
+) -> None:
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    await queue(conversations, ["one", "two", "three"])
+    before_crash = OutboxStore(sessions, keyring, clock)
+    in_flight = await before_crash.claim_due()
+    assert [d.payload for d in in_flight] == [OutboundMessage("one").to_json()]
+    # The process dies here, before Twilio answers: nobody knows whether "one" went out.
+
+    after_restart = OutboxStore(sessions, keyring, clock)
+    assert await after_restart.recover_after_crash() == 1
+    channel = RecordingChannel()
+    worker = OutboxWorker(after_restart, conversations, {"sms": channel})
+    await worker.deliver_due()
+
+    assert [text for _, text in channel.sent] == ["two", "three"]
+    assert await after_restart.counts() == {"unconfirmed": 1, "sent": 2}
+
+
+async def test_passing_failures_back_off_and_permanent_ones_stop(
+    sessions: SessionFactory, keyring: KeyRing, clock: FakeClock
+) -> None:
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    await queue(conversations, ["one"])
+    channel = RecordingChannel()
+    channel.failures = [DeliveryError("503", permanent=False)] * 2
+    outbox = OutboxStore(sessions, keyring, clock)
+    worker = OutboxWorker(outbox, conversations, {"sms": channel}, clock=clock)
+
+    await worker.deliver_due()
+    clock.advance(seconds=backoff(1) - 1)
+    await worker.deliver_due()
+    assert channel.sent == []  # not due yet
+    clock.advance(seconds=1)
+    await worker.deliver_due()  # second failure: waits backoff(2)
+    clock.advance(seconds=backoff(2))
+    await worker.deliver_due()
+    assert [text for _, text in channel.sent] == ["one"]
+
+    await queue(conversations, ["two"], address="+15550104418")
+    channel.failures = [DeliveryError("400", permanent=True)]
+    await worker.deliver_due()
+    clock.advance(hours=1)
+    await worker.deliver_due()
+    assert [text for _, text in channel.sent] == ["one"]
+    assert (await outbox.counts())["failed"] == 1
+
+
+async def test_a_provider_that_never_recovers_is_given_up_on(
+    sessions: SessionFactory, keyring: KeyRing, clock: FakeClock
+) -> None:
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    await queue(conversations, ["one"])
+    channel = RecordingChannel()
+    channel.failures = [DeliveryError("503", permanent=False)] * (MAX_ATTEMPTS + 5)
+    outbox = OutboxStore(sessions, keyring, clock)
+    worker = OutboxWorker(outbox, conversations, {"sms": channel}, clock=clock)
+    for _ in range(MAX_ATTEMPTS + 2):
+        await worker.deliver_due()
+        clock.advance(hours=1)
+    assert await outbox.counts() == {"failed": 1}
+
+
+async def test_a_wiped_conversation_loses_its_queue(
+    sessions: SessionFactory, keyring: KeyRing, clock: FakeClock
+) -> None:
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    conversation_id = await queue(conversations, ["one", "two"])
+    await conversations.wipe(conversation_id)
+    channel = RecordingChannel()
+    outbox = OutboxStore(sessions, keyring, clock)
+    assert await OutboxWorker(outbox, conversations, {"sms": channel}).deliver_due() == 0
+    assert channel.sent == []
+    assert await outbox.counts() == {}
