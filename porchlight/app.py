@@ -11,6 +11,8 @@ from datetime import datetime
 
 from aiohttp import WSCloseCode, web
 from argon2 import PasswordHasher
+from telegram import Bot
+from telegram.error import TelegramError
 from twilio.request_validator import RequestValidator
 
 from bot.directory import load_demo_directory
@@ -19,6 +21,8 @@ from bot.service import ConversationService
 from channels.background import BackgroundWork
 from channels.base import Channel, OutboundMessage, RecipientGone
 from channels.outbox import OutboxWorker
+from channels.telegram import routes as telegram
+from channels.telegram.channel import TelegramChannel, make_bot
 from channels.twilio import routes as twilio
 from channels.twilio.channel import SmsChannel, TwilioMessaging, WhatsAppChannel
 from channels.webchat import routes as webchat
@@ -70,6 +74,7 @@ WEBCHAT = web.AppKey("webchat", WebChatChannel)
 CHANNELS = web.AppKey("channels", dict[str, Channel])
 BACKGROUND = web.AppKey("background", BackgroundWork)
 TWILIO = web.AppKey("twilio", TwilioMessaging)
+TELEGRAM_BOT = web.AppKey("telegram_bot", Bot)
 SERVICES = web.AppKey("services", Services)
 
 
@@ -149,9 +154,21 @@ def create_app(
             app[TWILIO] = TwilioMessaging(settings)
             channels[SmsChannel.name] = SmsChannel(app[TWILIO])
             channels[WhatsAppChannel.name] = WhatsAppChannel(app[TWILIO])
+        if settings.telegram_token is not None:
+            app[TELEGRAM_BOT] = make_bot(settings)
+            try:
+                # Opens the HTTP client (so shutdown closes it) and checks the token.
+                await app[TELEGRAM_BOT].initialize()
+            except TelegramError as exc:  # Telegram down at start: sends will retry later
+                logger.warning(
+                    "telegram: could not reach the Bot API at start (%s)", type(exc).__name__
+                )
+            channels[TelegramChannel.name] = TelegramChannel(app[TELEGRAM_BOT])
         yield
         if TWILIO in app:
             await app[TWILIO].close()
+        if TELEGRAM_BOT in app:
+            await app[TELEGRAM_BOT].shutdown()
 
     async def outbox(app: web.Application) -> AsyncIterator[None]:
         worker = OutboxWorker(
@@ -220,6 +237,22 @@ def _routes(app: web.Application) -> list[web.RouteDef]:
             )
 
         routes.append(web.post(twilio.WEBHOOK_PATH, twilio_webhook))
+    if settings.telegram_secret_token is not None:
+        secret = settings.telegram_secret_token.reveal()
+
+        async def telegram_webhook(request: web.Request) -> web.Response:
+            channel = app[CHANNELS][TelegramChannel.name]
+            assert isinstance(channel, TelegramChannel)  # noqa: S101 -- registered at start
+            return await telegram.webhook(
+                request,
+                secret=secret,
+                channel=channel,
+                service=app[SERVICES].conversation_service,
+                ledger=app[SERVICES].inbound,
+                background=app[BACKGROUND],
+            )
+
+        routes.append(web.post(telegram.WEBHOOK_PATH, telegram_webhook))
     return routes
 
 

@@ -1,0 +1,84 @@
+"""Telegram through python-telegram-bot's Bot, on a configurable API base (tests: a fake).
+
+Options become inline keyboard buttons (one per row, easy to hit on a phone).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from channels.base import (
+    Channel,
+    DeliveryError,
+    InboundMessage,
+    InvalidInbound,
+    OutboundMessage,
+    RecipientGone,
+)
+from channels.telegram.parse import parse_update
+from config import Settings
+
+
+def make_bot(settings: Settings) -> Bot:
+    """A Bot talking to TELEGRAM_API_BASE (Telegram's, or a local fake in tests)."""
+    if settings.telegram_token is None:
+        raise ValueError("Telegram is not configured")
+    return Bot(settings.telegram_token.reveal(), base_url=f"{settings.telegram_api_base}/bot")
+
+
+class TelegramChannel(Channel):
+    """Private chats with the bot."""
+
+    name: ClassVar[str] = "telegram"
+    supports_buttons: ClassVar[bool] = True
+    can_delete_history: ClassVar[bool] = True
+    max_text_length: ClassVar[int] = 4096
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    def parse_inbound(self, address: str, payload: Any) -> InboundMessage:
+        """Parse an update (``address`` is unused: the chat is in the update)."""
+        message = parse_update(payload)
+        if message is None:
+            raise InvalidInbound("not a message")
+        return message
+
+    async def send(self, address: str, message: OutboundMessage) -> str:
+        """Send, with the options as inline buttons; returns the message id."""
+        markup = None
+        if message.options:
+            markup = InlineKeyboardMarkup(
+                [
+                    [InlineKeyboardButton(o.label, callback_data=o.value[:64])]
+                    for o in message.options
+                ]
+            )
+        try:
+            sent = await self._bot.send_message(int(address), message.text, reply_markup=markup)
+        except Forbidden as exc:
+            raise RecipientGone("telegram: the bot was blocked") from exc
+        except RetryAfter as exc:
+            raise DeliveryError(
+                "telegram: flood control", permanent=False, retry_after=_seconds(exc)
+            ) from None
+        except BadRequest as exc:
+            raise DeliveryError("telegram: bad request", permanent=True) from exc
+        except (NetworkError, TelegramError) as exc:
+            raise DeliveryError(f"telegram: {type(exc).__name__}", permanent=False) from None
+        return str(sent.message_id)
+
+    async def answer_button(self, callback_query_id: str) -> None:
+        """Stop the pressed button's spinner; best effort, never fatal."""
+        with contextlib.suppress(TelegramError):
+            await self._bot.answer_callback_query(callback_query_id)
+
+
+def _seconds(exc: RetryAfter) -> float:
+    value = exc.retry_after  # a timedelta with PTB_TIMEDELTA set (see the package init)
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

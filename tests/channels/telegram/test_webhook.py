@@ -1,0 +1,163 @@
+import asyncio
+import copy
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from argon2 import PasswordHasher
+
+from crypto import KeyRing, ReceiptHasher
+from porchlight.app import SERVICES, create_app
+from tests.clock import FakeClock
+from tests.factories import make_settings
+from tests.fakes.telegram import TOKEN, FakeTelegram
+from tests.waiting import eventually
+
+SECRET = "webhook-secret_0123456789"
+CHAT = 5550104419
+PAYLOADS = Path(__file__).resolve().parents[2] / "payloads" / "telegram"
+
+
+@dataclass
+class TelegramRig:
+    client: TestClient[Any, Any]
+    app: web.Application
+    fake: FakeTelegram
+    clock: FakeClock
+    next_update: int = 1
+
+    def update(self, name: str, **text: str) -> dict[str, Any]:
+        payload = copy.deepcopy(json.loads((PAYLOADS / f"{name}.json").read_text()))
+        payload["update_id"] = self.next_update
+        self.next_update += 1
+        if text:
+            payload["message"]["text"] = text["text"]
+        return payload
+
+    async def post(self, payload: dict[str, Any], secret: str | None = SECRET) -> Any:
+        headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
+        return await self.client.post("/channels/telegram", json=payload, headers=headers)
+
+    def sent_texts(self) -> list[str]:
+        return [str(params["text"]) for params in self.fake.sent()]
+
+
+@pytest.fixture
+async def rig(
+    aiohttp_server: Any,
+    aiohttp_client: Any,
+    tmp_path: Path,
+    keyring: KeyRing,
+    insecure_password_hasher: PasswordHasher,
+    insecure_receipt_hasher: ReceiptHasher,
+) -> TelegramRig:
+    fake = FakeTelegram()
+    server = await aiohttp_server(fake.app())
+    settings = make_settings(
+        tmp_path / "data",
+        telegram_token=TOKEN,
+        telegram_secret_token=SECRET,
+        telegram_api_base=str(server.make_url("")).rstrip("/"),
+    )
+    clock = FakeClock()
+    app = create_app(
+        settings,
+        keyring=keyring,
+        password_hasher=insecure_password_hasher,
+        receipt_hasher=insecure_receipt_hasher,
+        outbox_interval=0.02,
+        clock=clock,
+    )
+    return TelegramRig(await aiohttp_client(app), app, fake, clock)
+
+
+async def count_sent(rig: TelegramRig) -> int:
+    return len(rig.fake.sent())
+
+
+async def test_start_is_answered_with_buttons(rig: TelegramRig) -> None:
+    response = await rig.post(rig.update("start"))
+    assert response.status == 200
+    await eventually(lambda: count_sent(rig), 3)
+    assert rig.sent_texts()[-1] == "Is it safe for you to talk right now?"
+    question = rig.fake.sent()[-1]
+    assert int(question["chat_id"]) == CHAT
+    keyboard = question["reply_markup"]["inline_keyboard"]
+    assert [row[0]["callback_data"] for row in keyboard] == ["safe", "not_safe", "danger"]
+    assert keyboard[0][0]["text"] == "Yes, I can talk"
+
+
+async def test_a_pressed_button_is_answered_and_moves_the_flow(rig: TelegramRig) -> None:
+    await rig.post(rig.update("start"))
+    await eventually(lambda: count_sent(rig), 3)
+    await rig.post(rig.update("callback_query"))
+    await eventually(lambda: count_sent(rig), 4)
+    assert rig.sent_texts()[-1] == "How can we help today?"
+    answered = rig.fake.called("answerCallbackQuery")
+    assert [a["callback_query_id"] for a in answered] == ["4382bfdwdsb323b2d9"]
+
+
+@pytest.mark.parametrize("secret", [None, "", "wrong-secret", SECRET + "x"])
+async def test_a_missing_or_wrong_secret_is_refused_with_no_side_effect(
+    rig: TelegramRig, secret: str | None
+) -> None:
+    response = await rig.post(rig.update("start"), secret=secret)
+    assert response.status == 403
+    await asyncio.sleep(0.1)
+    assert await rig.app[SERVICES].conversations.count() == 0
+    assert [method for method, _ in rig.fake.calls] == ["getMe"]  # at start, nothing since
+
+
+async def test_the_same_update_twice_is_processed_once(rig: TelegramRig) -> None:
+    payload = rig.update("start")
+    for _ in range(3):
+        assert (await rig.post(payload)).status == 200
+    await eventually(lambda: count_sent(rig), 3)
+    await asyncio.sleep(0.2)
+    assert len(rig.fake.sent()) == 3
+
+
+async def test_groups_are_ignored(rig: TelegramRig) -> None:
+    assert (await rig.post(rig.update("group_message"))).status == 200
+    await asyncio.sleep(0.1)
+    assert await rig.app[SERVICES].conversations.count() == 0
+
+
+async def test_a_blocked_bot_stops_the_conversation(rig: TelegramRig) -> None:
+    rig.fake.fail_next(403, "Forbidden: bot was blocked by the user")
+    await rig.post(rig.update("start"))
+    await eventually(rig.app[SERVICES].conversations.count, 0)
+    await asyncio.sleep(0.1)
+    assert rig.fake.sent() == []
+
+
+async def test_flood_control_waits_as_long_as_telegram_asks(rig: TelegramRig) -> None:
+    rig.fake.fail_next(429, "Too Many Requests: retry after 7", retry_after=7)
+    await rig.post(rig.update("start"))
+    await eventually(lambda: _failed_attempts(rig), 1)
+    rig.clock.advance(seconds=5)
+    await asyncio.sleep(0.2)
+    assert rig.fake.sent() == []
+    rig.clock.advance(seconds=3)
+    await eventually(lambda: count_sent(rig), 3)
+
+
+async def test_nothing_sensitive_reaches_the_logs_at_debug(
+    rig: TelegramRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await rig.post(rig.update("start"))
+    await rig.post(rig.update("text", text="canary-pear-4242 I need help"))
+    await eventually(lambda: count_sent(rig), 5)
+    assert caplog.records
+    for secret in ("canary-pear-4242", str(CHAT), TOKEN, TOKEN.split(":")[1], SECRET):
+        assert secret not in caplog.text, secret
+
+
+async def _failed_attempts(rig: TelegramRig) -> int:
+    return len(rig.fake.called("sendMessage:failed"))
