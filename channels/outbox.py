@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
 from channels.base import Channel, DeliveryError, OutboundMessage, RecipientGone
@@ -22,6 +23,39 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 MAX_BACKOFF_SECONDS = 600.0
+# Providers' documented limits: Telegram ~30 messages/s overall and ~1/s per chat; a Twilio
+# long-code number ~1 message/s. Staying under them avoids 429s and carrier filtering.
+RATE_LIMITS: dict[str, tuple[float, float]] = {  # channel: (overall gap s, per-recipient gap s)
+    "telegram": (1 / 30, 1.0),
+    "sms": (1.0, 1.0),
+    "whatsapp": (1 / 20, 1.0),
+}
+
+
+class RateLimiter:
+    """Spaces deliveries per channel and per recipient; waits on the real monotonic clock."""
+
+    def __init__(
+        self,
+        limits: Mapping[str, tuple[float, float]] = RATE_LIMITS,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._limits = limits
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._next_free: dict[str, float] = {}
+
+    async def wait_turn(self, channel: str, address: str) -> None:
+        """Sleep until both the channel and this recipient may receive again."""
+        overall, per_recipient = self._limits.get(channel, (0.0, 0.0))
+        keys = (channel, f"{channel}\x00{address}")
+        now = self._monotonic()
+        start = max([now, *(self._next_free.get(k, now) for k in keys)])
+        if start > now:
+            await self._sleep(start - now)
+        self._next_free[keys[0]] = start + overall
+        self._next_free[keys[1]] = start + per_recipient
 
 
 def backoff(attempts: int) -> float:
@@ -38,8 +72,10 @@ class OutboxWorker:
         conversations: ConversationStore,
         channels: Mapping[str, Channel],
         clock: Callable[[], datetime] = utcnow,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._outbox = outbox
+        self._limiter = limiter or RateLimiter()
         self._conversations = conversations
         self._channels = channels
         self._clock = clock
@@ -70,6 +106,7 @@ class OutboxWorker:
         if channel is None:
             await self._outbox.mark_failed(delivery.id, f"no channel {delivery.channel!r}")
             return
+        await self._limiter.wait_turn(delivery.channel, delivery.address)
         try:
             message = OutboundMessage.from_json(delivery.payload)
             provider_id = await channel.send(delivery.address, message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +20,7 @@ from bot.script import Script, load_builtin_script
 from bot.service import ConversationService
 from channels.background import BackgroundWork
 from channels.base import Channel, OutboundMessage, RecipientGone
-from channels.outbox import OutboxWorker
+from channels.outbox import RATE_LIMITS, OutboxWorker, RateLimiter
 from channels.telegram import routes as telegram
 from channels.telegram.channel import TelegramChannel, make_bot
 from channels.twilio import routes as twilio
@@ -92,6 +92,7 @@ def create_app(
     receipt_hasher: ReceiptHasher | None = None,
     timer_interval: float = TIMER_INTERVAL_SECONDS,
     outbox_interval: float = OUTBOX_INTERVAL_SECONDS,
+    rate_limits: Mapping[str, tuple[float, float]] = RATE_LIMITS,
     clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
     """Build the service.
@@ -104,6 +105,7 @@ def create_app(
         receipt_hasher: the slow hash for report receipt codes; tests pass a cheap one.
         timer_interval: seconds between checks for timed-out waits and expired sessions.
         outbox_interval: seconds between checks for queued provider deliveries.
+        rate_limits: per channel, the gaps between deliveries (overall, per recipient).
         clock: the time source for stores and timers (tests move a fake one).
     """
     app = web.Application()
@@ -172,7 +174,11 @@ def create_app(
 
     async def outbox(app: web.Application) -> AsyncIterator[None]:
         worker = OutboxWorker(
-            app[SERVICES].outbox, app[SERVICES].conversations, channels, clock=clock
+            app[SERVICES].outbox,
+            app[SERVICES].conversations,
+            channels,
+            clock=clock,
+            limiter=RateLimiter(rate_limits),
         )
         task = asyncio.create_task(worker.run(outbox_interval))
         yield

@@ -3,7 +3,7 @@ from typing import ClassVar
 import pytest
 
 from channels.base import Channel, DeliveryError, InboundMessage, OutboundMessage
-from channels.outbox import MAX_ATTEMPTS, OutboxWorker, backoff
+from channels.outbox import MAX_ATTEMPTS, OutboxWorker, RateLimiter, backoff
 from crypto import KeyRing
 from storage.conversations import ACTIVE, ConversationStore, NewMessage
 from storage.engine import SessionFactory
@@ -29,6 +29,9 @@ class RecordingChannel(Channel):
             raise self.failures.pop(0)
         self.sent.append((address, message.text))
         return f"SM{len(self.sent)}"
+
+
+NO_LIMITS = RateLimiter({})
 
 
 @pytest.fixture
@@ -57,7 +60,9 @@ async def test_messages_go_out_in_order_per_conversation(
     await queue(conversations, ["one", "two", "three"])
     await queue(conversations, ["alpha", "beta"], address="+15550104418")
     channel = RecordingChannel()
-    worker = OutboxWorker(OutboxStore(sessions, keyring, clock), conversations, {"sms": channel})
+    worker = OutboxWorker(
+        OutboxStore(sessions, keyring, clock), conversations, {"sms": channel}, limiter=NO_LIMITS
+    )
 
     assert await worker.deliver_due() == 5
     first = [text for address, text in channel.sent if address == "+15550104417"]
@@ -80,7 +85,7 @@ async def test_after_a_crash_queued_messages_are_delivered_and_in_flight_ones_no
     after_restart = OutboxStore(sessions, keyring, clock)
     assert await after_restart.recover_after_crash() == 1
     channel = RecordingChannel()
-    worker = OutboxWorker(after_restart, conversations, {"sms": channel})
+    worker = OutboxWorker(after_restart, conversations, {"sms": channel}, limiter=NO_LIMITS)
     await worker.deliver_due()
 
     assert [text for _, text in channel.sent] == ["two", "three"]
@@ -95,7 +100,7 @@ async def test_passing_failures_back_off_and_permanent_ones_stop(
     channel = RecordingChannel()
     channel.failures = [DeliveryError("503", permanent=False)] * 2
     outbox = OutboxStore(sessions, keyring, clock)
-    worker = OutboxWorker(outbox, conversations, {"sms": channel}, clock=clock)
+    worker = OutboxWorker(outbox, conversations, {"sms": channel}, clock=clock, limiter=NO_LIMITS)
 
     await worker.deliver_due()
     clock.advance(seconds=backoff(1) - 1)
@@ -124,7 +129,7 @@ async def test_a_provider_that_never_recovers_is_given_up_on(
     channel = RecordingChannel()
     channel.failures = [DeliveryError("503", permanent=False)] * (MAX_ATTEMPTS + 5)
     outbox = OutboxStore(sessions, keyring, clock)
-    worker = OutboxWorker(outbox, conversations, {"sms": channel}, clock=clock)
+    worker = OutboxWorker(outbox, conversations, {"sms": channel}, clock=clock, limiter=NO_LIMITS)
     for _ in range(MAX_ATTEMPTS + 2):
         await worker.deliver_due()
         clock.advance(hours=1)
@@ -142,3 +147,19 @@ async def test_a_wiped_conversation_loses_its_queue(
     assert await OutboxWorker(outbox, conversations, {"sms": channel}).deliver_due() == 0
     assert channel.sent == []
     assert await outbox.counts() == {}
+
+
+async def test_the_rate_limiter_spaces_a_recipient_and_a_channel() -> None:
+    now = [100.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 3))
+        now[0] += seconds
+
+    limiter = RateLimiter({"sms": (0.5, 2.0)}, monotonic=lambda: now[0], sleep=sleep)
+    await limiter.wait_turn("sms", "+1")  # free
+    await limiter.wait_turn("sms", "+2")  # another person: only the channel gap
+    await limiter.wait_turn("sms", "+1")  # same person again: their 2 s gap
+    await limiter.wait_turn("web", "x")  # unlimited channel
+    assert slept == [0.5, 1.5]

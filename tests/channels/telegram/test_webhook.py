@@ -71,6 +71,7 @@ async def rig(
         password_hasher=insecure_password_hasher,
         receipt_hasher=insecure_receipt_hasher,
         outbox_interval=0.02,
+        rate_limits={},  # the fakes have no limits; RateLimiter has its own test
         clock=clock,
     )
     return TelegramRig(await aiohttp_client(app), app, fake, clock)

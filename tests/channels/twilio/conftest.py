@@ -83,6 +83,7 @@ async def twilio_rig(
         password_hasher=insecure_password_hasher,
         receipt_hasher=insecure_receipt_hasher,
         outbox_interval=0.02,
+        rate_limits={},  # the fakes have no limits; RateLimiter has its own test
         timer_interval=0.02,
         clock=clock,
     )
