@@ -13,10 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
+from telegram.error import TelegramError
 
 from bot import simulator
 from bot.lint import lint_script
 from bot.script import ScriptError, load_builtin_script, load_script_file
+from channels.telegram.channel import make_bot
+from channels.telegram.routes import WEBHOOK_PATH as TELEGRAM_WEBHOOK_PATH
 from config import ConfigError, Settings, format_settings, load_settings
 from crypto import CryptoError
 from porchlight.app import SERVICES, create_app, load_keyring
@@ -85,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
         help="the channel to pretend to be (some nodes are for some channels only)",
     )
     simulate.set_defaults(handler=_script_simulate)
+
+    telegram = sub.add_parser("telegram", help="Telegram bot set-up")
+    telegram_sub = telegram.add_subparsers(dest="telegram_command", required=True, metavar="ACTION")
+    set_webhook = telegram_sub.add_parser(
+        "set-webhook", help="register PUBLIC_URL/channels/telegram with the secret token"
+    )
+    _add_config_option(set_webhook)
+    set_webhook.set_defaults(handler=_telegram_set_webhook)
 
     user = sub.add_parser("user", help="manage dashboard accounts")
     user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
@@ -203,6 +214,34 @@ def _script_simulate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     simulator.run(script, sys.stdin, sys.stdout, language=args.lang, channel=args.channel)
     return 0
+
+
+def _telegram_set_webhook(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    if settings.telegram_token is None or settings.telegram_secret_token is None:
+        print(
+            "error: set PORCHLIGHT_TELEGRAM_TOKEN and PORCHLIGHT_TELEGRAM_SECRET_TOKEN first",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    url = settings.public_url + TELEGRAM_WEBHOOK_PATH
+    try:
+        asyncio.run(_set_webhook(settings, url))
+    except TelegramError as exc:
+        print(f"error: Telegram refused the webhook: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"Telegram will deliver updates to {url}")
+    return 0
+
+
+async def _set_webhook(settings: Settings, url: str) -> None:
+    assert settings.telegram_secret_token is not None  # noqa: S101 -- checked by the caller
+    async with make_bot(settings) as bot:
+        await bot.set_webhook(
+            url,
+            secret_token=settings.telegram_secret_token.reveal(),
+            allowed_updates=["message", "callback_query"],
+        )
 
 
 def _user_add(args: argparse.Namespace) -> int:

@@ -2,6 +2,8 @@ import asyncio
 import copy
 import json
 import logging
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,3 +164,30 @@ async def test_nothing_sensitive_reaches_the_logs_at_debug(
 
 async def _failed_attempts(rig: TelegramRig) -> int:
     return len(rig.fake.called("sendMessage:failed"))
+
+
+async def test_set_webhook_registers_the_public_url_with_the_secret(
+    aiohttp_server: Any, tmp_path: Path
+) -> None:
+    fake = FakeTelegram()
+    server = await aiohttp_server(fake.app())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORCHLIGHT_")}
+    env.update(
+        PORCHLIGHT_DATA_DIR=str(tmp_path),
+        PORCHLIGHT_PUBLIC_URL="https://chat.example.org",
+        PORCHLIGHT_TELEGRAM_TOKEN=TOKEN,
+        PORCHLIGHT_TELEGRAM_SECRET_TOKEN=SECRET,
+        PORCHLIGHT_TELEGRAM_API_BASE=str(server.make_url("")).rstrip("/"),
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "porchlight", "telegram", "set-webhook",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    assert "https://chat.example.org/channels/telegram" in out.decode()
+    (registered,) = fake.called("setWebhook")
+    assert registered["url"] == "https://chat.example.org/channels/telegram"
+    assert registered["secret_token"] == SECRET
+    assert registered["allowed_updates"] == ["message", "callback_query"]
+    assert SECRET not in out.decode() + err.decode()
