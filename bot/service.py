@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +31,7 @@ from bot.engine import (
 )
 from bot.script import Script
 from bot.slots import RECEIPT_PLACEHOLDER, addition_reply, receipt_reply, resource_replies
-from channels.base import InboundMessage, OutboundMessage
+from channels.base import Channel, InboundMessage, OutboundMessage
 from crypto import Pseudonymizer
 from storage.conversations import (
     ABANDONED,
@@ -102,6 +102,7 @@ class ConversationService:
         resources: ResourceStore,
         reports: ReportStore,
         outbox_channels: frozenset[str] = frozenset(),
+        channels: Mapping[str, Channel] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
@@ -109,6 +110,8 @@ class ConversationService:
         self._reports = reports
         # Channels whose replies leave through the outbox (providers), not a live socket.
         self._outbox_channels = outbox_channels
+        # To delete the chat's copy on a wipe where the provider allows it (Telegram).
+        self._channels = channels if channels is not None else {}
         self._pseudonymizer = pseudonymizer
         self._script = script
         self._clock = clock
@@ -124,7 +127,7 @@ class ConversationService:
         now = self._clock()
         conversation = await self._store.find_active(message.channel, pseudonym)
         if message.is_quick_exit:
-            return await self._wipe(conversation, message.channel)
+            return await self._wipe(pseudonym, message)
 
         state = FlowState.from_dict(conversation.flow_state) if conversation else FlowState()
         if conversation is not None and state.expires_at is not None and now >= state.expires_at:
@@ -136,7 +139,7 @@ class ConversationService:
         inbound = Inbound(message.kind, now, message.text, channel=message.channel)
         result = step(self._script, state, inbound)
         if Effect.WIPE in result.effects:
-            return await self._wipe(conversation, message.channel)
+            return await self._wipe(pseudonym, message)
 
         if conversation is None:
             conversation = await self._store.start_conversation(
@@ -148,9 +151,9 @@ class ConversationService:
             )
             logger.info("conversation %s started on %s", conversation.alias, message.channel)
         said = []
-        if message.kind is not InboundKind.START:
+        if message.kind is not InboundKind.START or message.provider_message_id:
             kept = RECEIPT_PLACEHOLDER if result.secret_inbound else message.text
-            said.append(NewMessage(direction="in", sender="person", text=kept))
+            said.append(NewMessage("in", "person", kept, message.provider_message_id))
         return await self._record(conversation, result, said)
 
     async def fire_due_timers(self, limit: int = 100) -> list[TimerDelivery]:
@@ -249,9 +252,24 @@ class ConversationService:
                 filled.append(reply)
         return tuple(filled)
 
-    async def _wipe(self, conversation: ConversationView | None, channel: str) -> TurnOutcome:
-        if conversation is not None:
-            await self._store.wipe(conversation.id)
+    async def _wipe(self, pseudonym: str, message: InboundMessage) -> TurnOutcome:
+        """Wipe every conversation this person has on this channel, not just the live one.
+
+        Someone who types EXIT or DELETE after a session expired, or after an earlier one
+        ended, means all of it.
+        """
+        channel = message.channel
+        eraser = self._channels.get(channel)
+        if eraser is not None and not eraser.can_delete_history:
+            eraser = None
+        ids: list[str] = [message.provider_message_id] if message.provider_message_id else []
+        for conversation_id in await self._store.ids_for(channel, pseudonym):
+            if eraser is not None:
+                since = self._clock() - eraser.history_window
+                ids += await self._store.erasable_history(conversation_id, since)
+            await self._store.wipe(conversation_id)
+        if eraser is not None and ids:
+            await eraser.erase_history(message.address, ids)
         # No alias here: the conversation is gone and nothing should tie this line to it.
         logger.info("a conversation on %s was wiped at the person's request", channel)
         return TurnOutcome(conversation_id=None, wiped=True)

@@ -11,6 +11,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from bot.engine import InboundKind, ReplyOption
@@ -53,7 +54,8 @@ class InboundMessage:
     address: str
     kind: InboundKind | None  # None for the web chat's exit button: not an engine event
     text: str = ""
-    external_id: str | None = None  # provider's message id, for de-duplication
+    external_id: str | None = None  # provider's delivery id (MessageSid, update_id): dedupe
+    provider_message_id: str | None = None  # the chat's id for this message, for deletion
 
     @property
     def is_quick_exit(self) -> bool:
@@ -88,6 +90,8 @@ class Channel(ABC):
     supports_buttons: ClassVar[bool]
     can_delete_history: ClassVar[bool]
     max_text_length: ClassVar[int]
+    # How old a message the provider still lets us delete from the person's chat.
+    history_window: ClassVar[timedelta] = timedelta(0)
 
     @abstractmethod
     def parse_inbound(self, address: str, payload: Any) -> InboundMessage:
@@ -103,3 +107,6 @@ class Channel(ABC):
 
     async def conversation_ended(self, address: str) -> None:  # noqa: B027 -- optional hook
         """Tell the person's client the conversation is over, where the channel can."""
+
+    async def erase_history(self, address: str, message_ids: Sequence[str]) -> None:  # noqa: B027
+        """Delete the chat's copy of these messages, where the provider allows it."""

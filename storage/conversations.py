@@ -78,6 +78,7 @@ class NewMessage:
     direction: str  # "in" from the person, "out" to the person
     sender: str  # "person", "bot" or "advocate"
     text: str
+    provider_message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +213,7 @@ class ConversationStore:
                         body=cipher.seal_text(
                             message.text, field_aad("messages", "body", message_id)
                         ),
+                        provider_message_id=message.provider_message_id,
                         created_at=now,
                     )
                 )
@@ -276,6 +278,30 @@ class ConversationStore:
                 for m in rows
             ]
 
+    async def erasable_history(self, conversation_id: str, since: datetime) -> list[str]:
+        """Provider ids of both sides' messages since ``since``.
+
+        Read just before a wipe so a channel that can delete the chat's copy (Telegram)
+        still knows what to delete; afterwards nothing is left to read them from.
+        """
+        async with self._sessions() as session:
+            inbound = await session.scalars(
+                select(Message.provider_message_id).where(
+                    Message.conversation_id == conversation_id,
+                    Message.provider_message_id.is_not(None),
+                    Message.created_at >= since,
+                )
+            )
+            outbound = await session.scalars(
+                select(OutboxItem.provider_id).where(
+                    OutboxItem.conversation_id == conversation_id,
+                    OutboxItem.provider_id.is_not(None),
+                    OutboxItem.created_at >= since,
+                )
+            )
+            ids = {i for i in (*inbound, *outbound) if i is not None}
+            return sorted(ids, key=lambda i: (len(i), i))
+
     async def destroy_key(self, conversation_id: str) -> bool:
         """Crypto-shred: delete only the data key, leaving ciphertext nobody can open."""
         async with self._sessions.begin() as session:
@@ -300,6 +326,14 @@ class ConversationStore:
         async with self._sessions() as session:
             await scrub_free_space(await session.connection())
         return shredded or removed
+
+    async def ids_for(self, channel: str, pseudonym: str) -> list[str]:
+        """Every conversation of one person on one channel, whatever its status."""
+        async with self._sessions() as session:
+            query = select(Conversation.id).where(
+                Conversation.channel == channel, Conversation.pseudonym == pseudonym
+            )
+            return list(await session.scalars(query))
 
     async def ids(self) -> list[str]:
         """Every conversation id, oldest activity first."""

@@ -123,6 +123,9 @@ class Message(Base):
     direction: Mapped[str] = mapped_column(String(8))
     sender: Mapped[str] = mapped_column(String(16))
     body: Mapped[SealedText] = mapped_column(EncryptedText)
+    # The provider's id for an inbound message (a Telegram message_id), kept so the chat's
+    # copy can be deleted on quick exit. An id, never content.
+    provider_message_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -6,6 +6,8 @@ Options become inline keyboard buttons (one per row, easy to hit on a phone).
 from __future__ import annotations
 
 import contextlib
+import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -23,6 +25,10 @@ from channels.base import (
 from channels.telegram.parse import parse_update
 from config import Settings
 
+logger = logging.getLogger(__name__)
+
+DELETE_BATCH = 100  # deleteMessages takes at most 100 ids
+
 
 def make_bot(settings: Settings) -> Bot:
     """A Bot talking to TELEGRAM_API_BASE (Telegram's, or a local fake in tests)."""
@@ -38,6 +44,7 @@ class TelegramChannel(Channel):
     supports_buttons: ClassVar[bool] = True
     can_delete_history: ClassVar[bool] = True
     max_text_length: ClassVar[int] = 4096
+    history_window: ClassVar[timedelta] = timedelta(hours=48)  # Telegram's limit for bots
 
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
@@ -72,6 +79,19 @@ class TelegramChannel(Channel):
         except (NetworkError, TelegramError) as exc:
             raise DeliveryError(f"telegram: {type(exc).__name__}", permanent=False) from None
         return str(sent.message_id)
+
+    async def erase_history(self, address: str, message_ids: Sequence[str]) -> None:
+        """Delete both sides' messages from the chat, 100 at a time (Telegram's limit).
+
+        Best effort: Telegram refuses messages older than 48 hours, and a failure here must
+        not undo the wipe that has already happened on our side.
+        """
+        ids = [int(i) for i in message_ids if i.isdigit()]
+        for start in range(0, len(ids), DELETE_BATCH):
+            try:
+                await self._bot.delete_messages(int(address), ids[start : start + DELETE_BATCH])
+            except TelegramError as exc:
+                logger.warning("telegram: could not delete chat history (%s)", type(exc).__name__)
 
     async def answer_button(self, callback_query_id: str) -> None:
         """Stop the pressed button's spinner; best effort, never fatal."""

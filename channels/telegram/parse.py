@@ -40,9 +40,10 @@ def parse_update(payload: Any) -> InboundMessage | None:
     text = message.text
     if len(text) > MAX_TEXT:
         raise InvalidInbound(f"message longer than {MAX_TEXT} characters")
+    chat, message_id = str(message.chat.id), str(message.message_id)
     if text.split("@")[0].strip() == "/start":
-        return InboundMessage("telegram", str(message.chat.id), InboundKind.START, "", update_id)
-    return InboundMessage("telegram", str(message.chat.id), InboundKind.TEXT, text, update_id)
+        return InboundMessage("telegram", chat, InboundKind.START, "", update_id, message_id)
+    return InboundMessage("telegram", chat, InboundKind.TEXT, text, update_id, message_id)
 
 
 def callback_query_id(payload: Any) -> str | None:

@@ -216,3 +216,21 @@ async def test_support_lists_places_for_the_area_given(service: ConversationServ
         "Lakeview Counselling Collective (demo): 555-0105 (Tue-Sun 12-8)",
         "Harbour Support Line (demo): 555-0101 (24/7)",
     ]
+
+
+async def test_exit_after_expiry_still_wipes_everything_of_that_person(
+    service: ConversationService, store: ConversationStore, clock: FakeClock
+) -> None:
+    await service.handle(text("hello"))
+    await service.handle(text("1"))
+    await service.handle(text("6"))  # ended
+    await service.handle(text("hello again"))
+    clock.advance(hours=3)  # the second one expires
+    other = InboundMessage("sms", "+15550100999", InboundKind.TEXT, "hi")
+    await service.handle(other)
+    assert await store.count() == 3
+
+    outcome = await service.handle(text("EXIT"))
+
+    assert outcome.wiped
+    assert await store.count() == 1  # only the other person's conversation is left

@@ -22,6 +22,7 @@ class FakeTelegram:
     """What the fake received, and what it should do next."""
 
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    sent_results: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     next_message_id: int = 1000
 
@@ -69,6 +70,7 @@ class FakeTelegram:
             }
             if "reply_markup" in params:
                 message["reply_markup"] = params["reply_markup"]
+            self.sent_results.append(message)
             return _ok(message)
         if method in ("answerCallbackQuery", "deleteMessages", "setWebhook", "deleteWebhook"):
             return _ok(True)

@@ -191,3 +191,41 @@ async def test_set_webhook_registers_the_public_url_with_the_secret(
     assert registered["secret_token"] == SECRET
     assert registered["allowed_updates"] == ["message", "callback_query"]
     assert SECRET not in out.decode() + err.decode()
+
+
+@pytest.mark.parametrize("word", ["EXIT", "STOP", "delete"])
+async def test_leaving_deletes_both_sides_of_the_chat(rig: TelegramRig, word: str) -> None:
+    await rig.post(rig.update("start"))  # message 11
+    await eventually(lambda: count_sent(rig), 3)
+    hello = rig.update("text", text="canary-fig-5151")
+    hello["message"]["message_id"] = 12
+    await rig.post(hello)
+    await eventually(lambda: count_sent(rig), 5)  # "not understood" and the question again
+    bot_ids = [m["message_id"] for m in rig.fake.sent_results]
+
+    leave = rig.update("text", text=word)
+    leave["message"]["message_id"] = 13
+    await rig.post(leave)
+    await eventually(rig.app[SERVICES].conversations.count, 0)
+    await eventually(lambda: _deleted_batches(rig), 1)
+
+    (call,) = rig.fake.called("deleteMessages")
+    assert int(call["chat_id"]) == CHAT
+    assert sorted(call["message_ids"]) == sorted([11, 12, 13, *bot_ids])
+
+
+async def test_history_older_than_48_hours_is_not_asked_for(rig: TelegramRig) -> None:
+    await rig.post(rig.update("start"))
+    await eventually(lambda: count_sent(rig), 3)
+    rig.clock.advance(hours=49)
+    leave = rig.update("text", text="EXIT")
+    leave["message"]["message_id"] = 99
+    await rig.post(leave)
+    await eventually(rig.app[SERVICES].conversations.count, 0)
+    await eventually(lambda: _deleted_batches(rig), 1)
+    (call,) = rig.fake.called("deleteMessages")
+    assert call["message_ids"] == [99]
+
+
+async def _deleted_batches(rig: TelegramRig) -> int:
+    return len(rig.fake.called("deleteMessages"))
