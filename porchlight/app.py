@@ -142,6 +142,7 @@ def create_app(
                     resources=resources,
                     reports=reports,
                     outbox_channels=OUTBOX_CHANNELS,
+                    channels=channels,
                     clock=clock,
                 ),
             )
