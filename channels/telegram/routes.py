@@ -10,9 +10,10 @@ from aiohttp import web
 
 from bot.service import ConversationService
 from channels.background import BackgroundWork
-from channels.base import InboundMessage, InvalidInbound
+from channels.base import InvalidInbound
 from channels.telegram.channel import TelegramChannel
 from channels.telegram.parse import callback_query_id, parse_update
+from channels.webhooks import handle_once
 from storage.inbound import InboundLedger
 
 logger = logging.getLogger(__name__)
@@ -44,15 +45,5 @@ async def webhook(
     if query_id is not None:
         background.start(channel.answer_button(query_id))
     if message is not None:
-        await background.wait_briefly(_handle_once(message, service, ledger), ANSWER_WITHIN_SECONDS)
+        await background.wait_briefly(handle_once(message, service, ledger), ANSWER_WITHIN_SECONDS)
     return web.Response(status=200)
-
-
-async def _handle_once(
-    message: InboundMessage, service: ConversationService, ledger: InboundLedger
-) -> None:
-    assert message.external_id is not None  # noqa: S101 -- parse_update always sets it
-    if not await ledger.first_time(message.channel, message.external_id):
-        logger.info("telegram: a redelivered update was ignored")
-        return
-    await service.handle(message)

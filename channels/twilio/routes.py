@@ -9,8 +9,9 @@ from twilio.request_validator import RequestValidator
 
 from bot.service import ConversationService
 from channels.background import BackgroundWork
-from channels.base import InboundMessage, InvalidInbound
+from channels.base import InvalidInbound
 from channels.twilio.parse import parse_webhook
+from channels.webhooks import handle_once
 from storage.inbound import InboundLedger
 
 logger = logging.getLogger(__name__)
@@ -41,15 +42,5 @@ async def webhook(
     except InvalidInbound as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     if message is not None:
-        await background.wait_briefly(_handle_once(message, service, ledger), ANSWER_WITHIN_SECONDS)
+        await background.wait_briefly(handle_once(message, service, ledger), ANSWER_WITHIN_SECONDS)
     return web.Response(text=EMPTY_TWIML, content_type="text/xml")
-
-
-async def _handle_once(
-    message: InboundMessage, service: ConversationService, ledger: InboundLedger
-) -> None:
-    assert message.external_id is not None  # noqa: S101 -- parse_webhook always sets it
-    if not await ledger.first_time(message.channel, message.external_id):
-        logger.info("twilio: a redelivered message was ignored")
-        return
-    await service.handle(message)
