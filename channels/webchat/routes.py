@@ -71,7 +71,10 @@ async def websocket(
                 continue
             outcome = await background.run_to_completion(service.handle(inbound))
             if outcome.wiped:
+                # A typed keyword (DELETE, STOP, …) wiped it: the page must leave just as
+                # the Exit button does, not sit there showing the deleted conversation.
                 wiped = True
+                await channel.send_frame(address, {"type": "exit"})
                 break
             for reply in outcome.replies:
                 await channel.send(address, OutboundMessage(reply.text, reply.options))

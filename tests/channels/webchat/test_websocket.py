@@ -60,6 +60,7 @@ async def test_the_exit_frame_wipes_the_conversation_and_closes(
         assert await app[SERVICES].conversations.count() == 1
 
         await socket.send_json({"type": "exit"})
+        assert await socket.receive_json(timeout=5) == {"type": "exit"}
         closing = await socket.receive(timeout=5)
         assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
 
@@ -81,11 +82,15 @@ async def test_exit_completes_even_when_the_page_leaves_at_once(
     await eventually(app[SERVICES].conversations.count, 0)
 
 
-async def test_typing_exit_wipes_too(client: TestClient[Any, Any], app: web.Application) -> None:
+@pytest.mark.parametrize("word", ["exit", "DELETE", "stop", "borrar"])
+async def test_a_wiping_keyword_wipes_and_tells_the_page_to_leave(
+    client: TestClient[Any, Any], app: web.Application, word: str
+) -> None:
     async with client.ws_connect(WS) as socket:
         await socket.send_json({"type": "start"})
         await receive_until_options(socket)
-        await socket.send_json({"type": "message", "text": "exit"})
+        await socket.send_json({"type": "message", "text": word})
+        assert await socket.receive_json(timeout=5) == {"type": "exit"}
         closing = await socket.receive(timeout=5)
         assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
     await eventually(app[SERVICES].conversations.count, 0)
