@@ -34,7 +34,6 @@ from bot.slots import RECEIPT_PLACEHOLDER, addition_reply, receipt_reply, resour
 from channels.base import Channel, InboundMessage, OutboundMessage
 from crypto import Pseudonymizer
 from storage.conversations import (
-    ABANDONED,
     ACTIVE,
     ENDED,
     EXPIRED,
@@ -185,13 +184,17 @@ class ConversationService:
             return None
         return TimerDelivery(conversation.channel, conversation.reply_address, outcome)
 
-    async def abandon(self, channel: str, address: str) -> None:
-        """The person went away without ending; the conversation waits for retention."""
+    async def forget(self, channel: str, address: str) -> None:
+        """The person's session is over for good (a web page closed): wipe what it left.
+
+        A web chat cannot be resumed, since the browser keeps nothing, so keeping it would
+        only keep content. This also covers a quick exit whose frame was lost because the
+        page navigated away before the server read it.
+        """
         pseudonym = self._pseudonymizer.pseudonym(channel, address)
         async with self._locks.hold(pseudonym):
-            conversation = await self._store.find_active(channel, pseudonym)
-            if conversation is not None:
-                await self._store.close(conversation.id, ABANDONED)
+            for conversation_id in await self._store.ids_for(channel, pseudonym):
+                await self._store.wipe(conversation_id)
 
     async def _record(
         self, conversation: ConversationView, result: StepResult, said: list[NewMessage]

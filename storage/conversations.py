@@ -38,7 +38,6 @@ from storage.models import (
 
 ACTIVE = "active"
 ENDED = "ended"
-ABANDONED = "abandoned"
 EXPIRED = "expired"
 
 
@@ -239,7 +238,7 @@ class ConversationStore:
             row.timer_due_at = timer_due_at if status == ACTIVE else None
 
     async def close(self, conversation_id: str, status: str) -> None:
-        """End an active conversation without a turn: abandoned (page closed) or expired."""
+        """End an active conversation without a turn (it expired)."""
         async with self._sessions.begin() as session:
             await session.execute(
                 update(Conversation)

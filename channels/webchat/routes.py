@@ -81,10 +81,11 @@ async def websocket(
             if outcome.ended:
                 await channel.conversation_ended(address)
     except RecipientGone:
-        pass  # the page went away mid-reply; the conversation is abandoned below
+        pass  # the page went away mid-reply; the conversation is wiped below
     finally:
         channel.close_session(address)
         if not wiped:
-            await background.run_to_completion(service.abandon(channel.name, address))
+            # Closed, reloaded or navigated away: nothing can resume it, so nothing is kept.
+            await background.run_to_completion(service.forget(channel.name, address))
         await socket.close()
     return socket

@@ -8,7 +8,6 @@ from argon2 import PasswordHasher
 from config import Settings
 from crypto import ReceiptHasher
 from porchlight.app import SERVICES, create_app
-from storage.conversations import ABANDONED
 from tests.clock import FakeClock
 from tests.waiting import eventually
 
@@ -44,9 +43,8 @@ async def test_a_conversation_runs_through_the_websocket(
         assert "looking out for someone" in worried[0]["text"]
 
     store = app[SERVICES].conversations
-    assert await store.count() == 1
-    # A closed page is kept (encrypted) only until retention; the server notes it on close.
-    await eventually(lambda: store.count(ABANDONED), 1)
+    # A closed page can never be resumed (the browser keeps nothing): nothing is kept either.
+    await eventually(store.count, 0)
 
 
 async def test_the_exit_frame_wipes_the_conversation_and_closes(
