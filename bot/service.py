@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bot.directory import match_resources
 from bot.engine import (
@@ -43,10 +43,13 @@ from storage.conversations import (
     NewMessage,
 )
 from storage.models import utcnow
+from storage.outbox import DeletionQueue
 from storage.reports import ReportStore
 from storage.resources import ResourceStore
 
 logger = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # "since the beginning", for provider copies
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,7 @@ class ConversationService:
         reports: ReportStore,
         outbox_channels: frozenset[str] = frozenset(),
         channels: Mapping[str, Channel] | None = None,
+        deletions: DeletionQueue | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
@@ -111,6 +115,8 @@ class ConversationService:
         self._outbox_channels = outbox_channels
         # To delete the chat's copy on a wipe where the provider allows it (Telegram).
         self._channels = channels if channels is not None else {}
+        # To ask providers that keep copies (Twilio) to delete them after a wipe.
+        self._deletions = deletions
         self._pseudonymizer = pseudonymizer
         self._script = script
         self._clock = clock
@@ -265,14 +271,21 @@ class ConversationService:
         eraser = self._channels.get(channel)
         if eraser is not None and not eraser.can_delete_history:
             eraser = None
+        provider = self._channels.get(channel)
+        keeps_copies = provider is not None and provider.keeps_provider_copies
         ids: list[str] = [message.provider_message_id] if message.provider_message_id else []
+        copies: list[str] = list(ids)
         for conversation_id in await self._store.ids_for(channel, pseudonym):
             if eraser is not None:
                 since = self._clock() - eraser.history_window
                 ids += await self._store.erasable_history(conversation_id, since)
+            if keeps_copies:
+                copies += await self._store.erasable_history(conversation_id, EPOCH)
             await self._store.wipe(conversation_id)
         if eraser is not None and ids:
             await eraser.erase_history(message.address, ids)
+        if keeps_copies and copies and self._deletions is not None:
+            await self._deletions.request(channel, sorted(set(copies)))
         # No alias here: the conversation is gone and nothing should tie this line to it.
         logger.info("a conversation on %s was wiped at the person's request", channel)
         return TurnOutcome(conversation_id=None, wiped=True)

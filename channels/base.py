@@ -92,6 +92,8 @@ class Channel(ABC):
     max_text_length: ClassVar[int]
     # How old a message the provider still lets us delete from the person's chat.
     history_window: ClassVar[timedelta] = timedelta(0)
+    # Whether the provider keeps its own copy of messages that we must ask it to delete.
+    keeps_provider_copies: ClassVar[bool] = False
 
     @abstractmethod
     def parse_inbound(self, address: str, payload: Any) -> InboundMessage:
@@ -110,3 +112,10 @@ class Channel(ABC):
 
     async def erase_history(self, address: str, message_ids: Sequence[str]) -> None:  # noqa: B027
         """Delete the chat's copy of these messages, where the provider allows it."""
+
+    async def delete_provider_copy(self, provider_id: str) -> None:
+        """Ask the provider to delete its copy of one message (when it keeps copies).
+
+        Raises DeliveryError when it cannot be done now; succeeds when already gone.
+        """
+        raise NotImplementedError(f"{self.name} keeps no provider copies")

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from channels.base import Channel, DeliveryError, OutboundMessage, RecipientGone
 from storage.conversations import ConversationStore
 from storage.models import utcnow
-from storage.outbox import Delivery, OutboxStore
+from storage.outbox import DeletionQueue, Delivery, OutboxStore
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +73,10 @@ class OutboxWorker:
         channels: Mapping[str, Channel],
         clock: Callable[[], datetime] = utcnow,
         limiter: RateLimiter | None = None,
+        deletions: DeletionQueue | None = None,
     ) -> None:
         self._outbox = outbox
+        self._deletions = deletions
         self._limiter = limiter or RateLimiter()
         self._conversations = conversations
         self._channels = channels
@@ -89,6 +91,30 @@ class OutboxWorker:
                 delivered += 1
         return delivered
 
+    async def delete_due(self) -> int:
+        """Ask providers to delete their copies of wiped messages; retry what is refused."""
+        if self._deletions is None:
+            return 0
+        done = 0
+        for job in await self._deletions.claim_due():
+            channel = self._channels.get(job.channel)
+            if channel is None or not channel.keeps_provider_copies:
+                await self._deletions.give_up(job.id)
+                continue
+            try:
+                await channel.delete_provider_copy(job.provider_id)
+            except DeliveryError as exc:
+                if exc.permanent or job.attempts >= MAX_ATTEMPTS:
+                    logger.warning("outbox: a %s copy could not be deleted: %s", job.channel, exc)
+                    await self._deletions.give_up(job.id)
+                else:
+                    wait = timedelta(seconds=backoff(job.attempts))
+                    await self._deletions.retry_later(job.id, self._clock() + wait)
+            else:
+                await self._deletions.done(job.id)
+                done += 1
+        return done
+
     async def run(self, interval: float) -> None:
         """Deliver forever, checking every ``interval`` seconds."""
         recovered = await self._outbox.recover_after_crash()
@@ -97,6 +123,7 @@ class OutboxWorker:
         while True:
             try:
                 await self.deliver_due()
+                await self.delete_due()
             except Exception:  # the worker must outlive a database hiccup
                 logger.exception("outbox: delivery round failed")
             await asyncio.sleep(interval)

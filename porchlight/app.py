@@ -40,7 +40,7 @@ from storage.engine import (
 from storage.inbound import InboundLedger
 from storage.migrate import upgrade_to_head
 from storage.models import utcnow
-from storage.outbox import OutboxStore
+from storage.outbox import DeletionQueue, OutboxStore
 from storage.reports import ReportStore
 from storage.resources import ResourceStore
 from storage.users import UserStore
@@ -55,6 +55,7 @@ class Services:
     sessions: SessionFactory
     conversations: ConversationStore
     outbox: OutboxStore
+    deletions: DeletionQueue
     inbound: InboundLedger
     reports: ReportStore
     resources: ResourceStore
@@ -127,10 +128,12 @@ def create_app(
             resources = ResourceStore(sessions)
             await resources.seed_if_empty(load_demo_directory())
             reports = ReportStore(sessions, app[KEYRING], receipt_hasher, clock=clock)
+            deletions = DeletionQueue(sessions, clock=clock)
             app[SERVICES] = Services(
                 sessions=sessions,
                 conversations=conversations,
                 outbox=OutboxStore(sessions, app[KEYRING], clock=clock),
+                deletions=deletions,
                 inbound=InboundLedger(sessions, app[KEYRING], clock=clock),
                 reports=reports,
                 resources=resources,
@@ -143,6 +146,7 @@ def create_app(
                     reports=reports,
                     outbox_channels=OUTBOX_CHANNELS,
                     channels=channels,
+                    deletions=deletions,
                     clock=clock,
                 ),
             )
@@ -180,6 +184,7 @@ def create_app(
             channels,
             clock=clock,
             limiter=RateLimiter(rate_limits),
+            deletions=app[SERVICES].deletions,
         )
         task = asyncio.create_task(worker.run(outbox_interval))
         yield

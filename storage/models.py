@@ -155,6 +155,23 @@ class OutboxItem(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ProviderDeletion(Base):
+    """A request that a provider delete its copy of a message (Twilio keeps them).
+
+    Outlives the wiped conversation on purpose, and holds nothing personal: Twilio deletes
+    by message SID alone.
+    """
+
+    __tablename__ = "provider_deletions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    channel: Mapped[str] = mapped_column(String(16))
+    provider_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ProcessedInbound(Base):
     """Provider message ids already handled, so a redelivered webhook is processed once.
 

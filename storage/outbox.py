@@ -20,7 +20,7 @@ from crypto import KeyRing
 from crypto.cipher import field_aad
 from storage.conversations import ConversationKeyDestroyed, conversation_cipher
 from storage.engine import SessionFactory
-from storage.models import Conversation, OutboxItem, utcnow
+from storage.models import Conversation, OutboxItem, ProviderDeletion, new_id, utcnow
 
 PENDING, SENDING, SENT, FAILED, UNCONFIRMED = (
     "pending", "sending", "sent", "failed", "unconfirmed",
@@ -139,4 +139,85 @@ class OutboxStore:
                 update(OutboxItem)
                 .where(and_(OutboxItem.id == item_id, OutboxItem.status == SENDING))
                 .values(**values)
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class DeletionJob:
+    """A claimed request to delete a provider's copy of one message."""
+
+    id: str
+    channel: str
+    provider_id: str
+    attempts: int
+
+
+class DeletionQueue:
+    """Durable requests for providers to delete their copies of wiped messages."""
+
+    def __init__(self, sessions: SessionFactory, clock: Callable[[], datetime] = utcnow) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    async def request(self, channel: str, provider_ids: list[str]) -> None:
+        """Queue deletions (called as a conversation is wiped)."""
+        now = self._clock()
+        async with self._sessions.begin() as session:
+            session.add_all(
+                ProviderDeletion(
+                    id=new_id(),
+                    channel=channel,
+                    provider_id=provider_id,
+                    status=PENDING,
+                    attempts=0,
+                    next_attempt_at=now,
+                )
+                for provider_id in provider_ids
+            )
+
+    async def claim_due(self, limit: int = 50) -> list[DeletionJob]:
+        """Due pending jobs, marked as being worked on."""
+        async with self._sessions.begin() as session:
+            rows = list(
+                await session.scalars(
+                    select(ProviderDeletion)
+                    .where(
+                        ProviderDeletion.status == PENDING,
+                        ProviderDeletion.next_attempt_at <= self._clock(),
+                    )
+                    .limit(limit)
+                )
+            )
+            for row in rows:
+                row.status = SENDING
+                row.attempts += 1
+            return [DeletionJob(r.id, r.channel, r.provider_id, r.attempts) for r in rows]
+
+    async def done(self, job_id: str) -> None:
+        """The provider deleted it (or never had it): forget the job, and the id with it."""
+        async with self._sessions.begin() as session:
+            row = await session.get(ProviderDeletion, job_id)
+            if row is not None:
+                await session.delete(row)
+
+    async def retry_later(self, job_id: str, at: datetime) -> None:
+        """Not possible yet (Twilio refuses to delete a message still in flight)."""
+        await self._set(job_id, status=PENDING, next_attempt_at=at)
+
+    async def give_up(self, job_id: str) -> None:
+        """Stop trying; kept as failed so an operator can see it."""
+        await self._set(job_id, status=FAILED)
+
+    async def counts(self) -> dict[str, int]:
+        """Jobs per status."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(ProviderDeletion.status, func.count()).group_by(ProviderDeletion.status)
+            )
+            return {status: int(count) for status, count in rows.all()}
+
+    async def _set(self, job_id: str, **values: object) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(ProviderDeletion).where(ProviderDeletion.id == job_id).values(**values)
             )

@@ -59,6 +59,10 @@ class TwilioMessaging:
         message = await self.client.messages.create_async(**kwargs)
         return str(message.sid)
 
+    async def delete(self, sid: str) -> None:
+        """Delete Twilio's stored copy of one message."""
+        await self.client.messages(sid).delete_async()
+
     async def close(self) -> None:
         """Close the HTTP session (at shutdown)."""
         if self.http.session is not None:
@@ -71,6 +75,7 @@ class TwilioChannel(Channel):
     supports_buttons: ClassVar[bool] = False
     can_delete_history: ClassVar[bool] = False
     max_text_length: ClassVar[int] = 1600
+    keeps_provider_copies: ClassVar[bool] = True
 
     def __init__(self, messaging: TwilioMessaging) -> None:
         self._messaging = messaging
@@ -89,6 +94,19 @@ class TwilioChannel(Channel):
             return await self._messaging.create(address, body)
         except TwilioRestException as exc:
             raise _classify(exc) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"network: {type(exc).__name__}", permanent=False) from None
+
+    async def delete_provider_copy(self, provider_id: str) -> None:
+        """DELETE /Messages/{Sid}: Twilio refuses until the message is final, so retry."""
+        try:
+            await self._messaging.delete(provider_id)
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return  # already gone
+            raise DeliveryError(
+                f"twilio {exc.status} error {exc.code}", permanent=exc.status in (401, 403)
+            ) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"network: {type(exc).__name__}", permanent=False) from None
 

@@ -28,8 +28,10 @@ def parse_webhook(form: Mapping[str, str]) -> InboundMessage | None:
         return None
     payload = form.get("ButtonPayload")
     if payload:
-        return InboundMessage(channel_of(sender), sender, InboundKind.CHOICE, payload, sid)
+        return InboundMessage(channel_of(sender), sender, InboundKind.CHOICE, payload, sid, sid)
     body = form["Body"]
     if len(body) > MAX_BODY:
         raise InvalidInbound(f"message body longer than {MAX_BODY} characters")
-    return InboundMessage(channel_of(sender), sender, InboundKind.TEXT, body, sid)
+    # The SID is also the provider's message id: Twilio keeps the message until we ask it
+    # to delete it when the conversation is wiped.
+    return InboundMessage(channel_of(sender), sender, InboundKind.TEXT, body, sid, sid)

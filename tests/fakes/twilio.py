@@ -28,6 +28,7 @@ class FakeTwilio:
     deleted: list[str] = field(default_factory=list)
     failures: list[tuple[int, int]] = field(default_factory=list)  # (HTTP status, error code)
     requests: int = 0
+    refuse_deletes: int = 0  # answer this many deletes with 20009 (message not final yet)
 
     def fail_next(self, status: int, code: int, times: int = 1) -> None:
         """Answer the next ``times`` sends with this error."""
@@ -89,6 +90,9 @@ class FakeTwilio:
     async def _delete(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
             return _error(401, 20003, "Authenticate")
+        if self.refuse_deletes:
+            self.refuse_deletes -= 1
+            return _error(400, 20009, "Cannot delete message because it has not yet completed")
         self.deleted.append(request.match_info["sid"])
         return web.Response(status=204)
 

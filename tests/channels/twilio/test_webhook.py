@@ -200,3 +200,33 @@ async def _status_count(rig: TwilioRig, status: str) -> int:
 
 async def twilio_rig_requests(rig: TwilioRig) -> int:
     return rig.fake.requests
+
+
+async def test_a_wipe_asks_twilio_to_delete_its_copies_of_both_sides(
+    twilio_rig: TwilioRig,
+) -> None:
+    hello = twilio_rig.inbound("hello")
+    await twilio_rig.post(hello)
+    await eventually(lambda: sent_count(twilio_rig), 3)
+    stop = twilio_rig.inbound("STOP")
+    await twilio_rig.post(stop)
+
+    expected = {hello["MessageSid"], stop["MessageSid"], *(m["Sid"] for m in twilio_rig.fake.sent)}
+    await eventually(lambda: _deleted(twilio_rig), len(expected))
+    assert set(twilio_rig.fake.deleted) == expected
+    no_jobs: dict[str, int] = {}
+    await eventually(twilio_rig.app[SERVICES].deletions.counts, no_jobs)  # done: forgotten
+
+
+async def test_a_copy_twilio_cannot_delete_yet_is_retried(twilio_rig: TwilioRig) -> None:
+    await twilio_rig.say("hello")
+    await eventually(lambda: sent_count(twilio_rig), 3)
+    twilio_rig.fake.refuse_deletes = 1
+    await twilio_rig.say("DELETE")
+    await eventually(lambda: _deleted(twilio_rig), 4)  # all but the refused one
+    twilio_rig.clock.advance(seconds=3)
+    await eventually(lambda: _deleted(twilio_rig), 5)
+
+
+async def _deleted(rig: TwilioRig) -> int:
+    return len(rig.fake.deleted)
