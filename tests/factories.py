@@ -8,14 +8,24 @@ from config import Secret, Settings, load_settings
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
-    """Settings through load_settings, from DATA_DIR plus overrides by lower-case field name."""
+    """Settings through ``load_settings``, so a test cannot hold settings production refuses.
+
+    Args:
+        data_dir: the test's own DATA_DIR (and so its own default SQLite database).
+        **overrides: lower-case field names; values are written the way an operator would
+            write them in the environment (tuples comma-joined, secrets revealed). None
+            leaves the setting at its default. A misspelt name fails like a misspelt
+            variable would, with a suggestion.
+    """
     env = {"PORCHLIGHT_DATA_DIR": str(data_dir)}
     for name, value in overrides.items():
         if value is None:
             continue
         if isinstance(value, Secret):
-            value = value.reveal()
+            text = value.reveal()
         elif isinstance(value, tuple | list):
-            value = ",".join(str(v) for v in value)
-        env[f"PORCHLIGHT_{name.upper()}"] = str(value)
+            text = ",".join(str(item) for item in value)
+        else:
+            text = str(value)
+        env[f"PORCHLIGHT_{name.upper()}"] = text
     return load_settings(env=env)
