@@ -5,7 +5,7 @@ script, channel and language; ``# ...`` is a comment; ``> text`` is what the per
 (or a simulator command such as ``/timeout``); every other line is what must come back.
 ``{code}`` stands for the receipt code shown most recently, in input and output alike.
 
-Re-record after a deliberate script change with ``PORCHLIGHT_UPDATE_GOLDEN=1 make test``,
+Re-record after a deliberate script change with ``PORCHLIGHT_TEST_UPDATE_GOLDEN=1 make test``,
 then read the diff as carefully as a script review.
 """
 
@@ -83,7 +83,7 @@ def test_there_are_golden_conversations() -> None:
 @pytest.mark.parametrize("path", TRANSCRIPTS, ids=lambda p: p.stem)
 def test_golden_conversation(path: Path) -> None:
     expected, actual = replay(path)
-    if os.environ.get("PORCHLIGHT_UPDATE_GOLDEN") == "1":
+    if os.environ.get("PORCHLIGHT_TEST_UPDATE_GOLDEN") == "1":
         rewrite(path, actual)
         return
     assert actual == expected

@@ -592,7 +592,7 @@ async def test_text_meets_wcag_aa_contrast(chat: Chat, scheme: Any) -> None:
 
 
 @pytest.mark.skipif(
-    os.environ.get("PORCHLIGHT_SCREENSHOTS") != "1", reason="set PORCHLIGHT_SCREENSHOTS=1"
+    os.environ.get("PORCHLIGHT_TEST_SCREENSHOTS") != "1", reason="set PORCHLIGHT_TEST_SCREENSHOTS=1"
 )
 async def test_take_readme_screenshots(chat: Chat) -> None:
     page = chat.page
