@@ -3,8 +3,10 @@
 Encryption happens in the store, not in the type: the key is per conversation and the
 associated data needs the row id, neither of which a TypeDecorator can see. What the type
 guarantees is that forgetting is impossible: binding anything but a sealed value (a str,
-plain bytes) raises PlaintextRefused before a byte reaches the database, and mypy flags it
-too, since the mapped attribute is typed SealedText or SealedBytes.
+plain bytes, or the other sealed type) raises PlaintextRefused before a byte reaches the
+database, in an INSERT, an UPDATE or a WHERE clause alike, and mypy flags it too, since the
+mapped attribute is typed SealedText or SealedBytes. The refusal names only the types, never
+the value, because the value is exactly what must not reach a log.
 """
 
 from __future__ import annotations

@@ -1,3 +1,8 @@
+"""The crypto package's errors: few and narrow, so callers handle causes, not libraries."""
+
+from sqlalchemy.exc import DontWrapMixin
+
+
 class CryptoError(Exception):
     """Base of every error raised by the crypto package."""
 
@@ -11,8 +16,12 @@ class UnknownKeyError(CryptoError):
 
 
 class KeyFileError(CryptoError):
-    """The master key file or MASTER_KEY value is unusable; the message says how to fix it."""
+    """The master key file or MASTER_KEY is unusable; the message says how to fix it."""
 
 
-class PlaintextRefused(TypeError):
-    """An encrypted column was given something that is not sealed ciphertext."""
+class PlaintextRefused(TypeError, DontWrapMixin):
+    """An encrypted column was given something that is not sealed ciphertext.
+
+    DontWrapMixin stops SQLAlchemy wrapping it in a StatementError, whose message quotes
+    the statement's parameters: exactly the plaintext that must not reach a log.
+    """

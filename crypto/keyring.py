@@ -1,20 +1,25 @@
-"""Master keys, identified by a short id so values can say which key sealed them.
+r"""Master keys, identified by a short id so values can say which key sealed them.
 
-The key file (``DATA_DIR/master.key``) is text, one key per line::
+The key file (``DATA_DIR/master.key``) is ASCII text, one key per line::
 
-    # comments are allowed
+    # whole-line comments and blank lines are allowed
     <key id> <base64 of 32 bytes>
 
-The last line is the current key; earlier lines stay usable for unwrapping, so rotating a
-key means appending a line and re-wrapping the data keys. The file is created with mode
-0600 on first run and refused if group or others can read it.
+The key id is the first 8 hex digits of ``SHA-256(b"porchlight-key-id\x00" + secret)``, so a
+line whose id does not match its key (a paste error, a damaged file) is caught on load rather
+than when a conversation fails to open. The last key line is the current key; earlier lines
+stay usable for unwrapping, so rotating a key means appending a line and re-wrapping the
+data keys. The file is created with mode 0600 on first run and refused if group or others
+have any access to it.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
+import secrets
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,23 +33,52 @@ from crypto.errors import KeyFileError, UnknownKeyError
 
 KEY_FILE_NAME = "master.key"
 KEY_BYTES = 32
+KEY_ID_LENGTH = 8
+_KEY_FILE_HEADER = (
+    "# Porchlight master keys, one '<key id> <base64 key>' per line; the last is current.\n"
+    "# Losing this file makes every stored conversation unreadable: back it up apart from\n"
+    "# the database.\n"
+)
+
+
+def looks_like_key_id(text: str) -> bool:
+    """Whether text has the form of a key id, so corrupted ids are told from unknown ones."""
+    return len(text) == KEY_ID_LENGTH and all(c in "0123456789abcdef" for c in text)
 
 
 def key_id_for(secret: bytes) -> str:
-    """A short public name for a key: 8 hex digits of a domain-separated hash."""
-    return hashlib.sha256(b"porchlight-key-id\x00" + secret).hexdigest()[:8]
+    """A short public name for a key.
+
+    Domain-separated so the id can never equal a hash some other part of the system makes of
+    the same bytes; 8 hex digits are plenty to tell a handful of rotated keys apart.
+    """
+    return hashlib.sha256(b"porchlight-key-id\x00" + secret).hexdigest()[:KEY_ID_LENGTH]
 
 
 @dataclass(frozen=True, slots=True)
 class MasterKey:
-    """One master key and its id."""
+    """One master key and its id.
+
+    Construction checks that the id belongs to the secret, so a ring can never hold a key
+    under a name that a wrapped data key would resolve to the wrong secret.
+    """
 
     key_id: str
     secret: bytes
 
+    def __post_init__(self) -> None:
+        if len(self.secret) != KEY_BYTES:
+            raise ValueError(f"a master key must be {KEY_BYTES} bytes, got {len(self.secret)}")
+        if self.key_id != key_id_for(self.secret):
+            raise ValueError(f"key id {self.key_id!r} was not derived from this key")
+
     @classmethod
     def from_secret(cls, secret: bytes) -> MasterKey:
-        """Name a 32-byte key by its derived id."""
+        """Name a 32-byte key by its derived id.
+
+        Raises:
+            KeyFileError: the secret is not 32 bytes (it came from MASTER_KEY or the key file).
+        """
         if len(secret) != KEY_BYTES:
             raise KeyFileError(f"a master key must be {KEY_BYTES} bytes, got {len(secret)}")
         return cls(key_id_for(secret), secret)
@@ -59,100 +93,183 @@ class KeyRing:
     def __init__(self, keys: Sequence[MasterKey], current_id: str) -> None:
         self._keys = {key.key_id: key for key in keys}
         if current_id not in self._keys:
-            raise UnknownKeyError(current_id)
+            raise UnknownKeyError(f"the current key {current_id!r} is not among the ring's keys")
         self._current_id = current_id
 
     @property
     def current(self) -> MasterKey:
-        """The key new values are sealed with."""
+        """The key new data keys are wrapped with."""
         return self._keys[self._current_id]
 
     @property
     def key_ids(self) -> tuple[str, ...]:
-        """Every key id in the ring."""
+        """Every key id in the ring, oldest first (rotation re-wraps all but the current)."""
         return tuple(self._keys)
 
     def get(self, key_id: str) -> MasterKey:
-        """The key with this id, or UnknownKeyError."""
+        """The key a wrapped value names.
+
+        Raises:
+            UnknownKeyError: the key was removed from the ring or never belonged to it.
+        """
         try:
             return self._keys[key_id]
         except KeyError:
             raise UnknownKeyError(f"master key {key_id!r} is not in the key ring") from None
 
     def derive(self, purpose: str, length: int = KEY_BYTES) -> bytes:
-        """A key for one purpose (e.g. pseudonyms), separate from the key that wraps data keys."""
+        """A key for one purpose, independent of the key that wraps data keys.
+
+        HKDF with the purpose as ``info`` means a leaked pseudonym key reveals nothing about
+        the master key or about keys derived for other purposes. It is derived from the
+        *current* key, so appending a key to the file changes every derived key too.
+        """
         return HKDF(
             algorithm=hashes.SHA256(),
             length=length,
             salt=None,
-            info=b"porchlight/" + purpose.encode(),
+            info=b"porchlight/" + purpose.encode("utf-8"),
         ).derive(self.current.secret)
 
     @classmethod
     def generate(cls) -> KeyRing:
-        """A ring with one fresh random key (tests, throwaway demos)."""
+        """A ring with one fresh random key, for tests and throwaway demos."""
         key = MasterKey.from_secret(os.urandom(KEY_BYTES))
         return cls([key], key.key_id)
 
     @staticmethod
     def key_file_path(data_dir: Path) -> Path:
-        """Where the key file lives."""
+        """Where the key file lives, so `check-config` and `keys rotate` agree with `load`."""
         return data_dir / KEY_FILE_NAME
 
     @classmethod
     def load(cls, master_key: str | None, data_dir: Path) -> KeyRing:
-        """The ring from MASTER_KEY when given, else from the key file (created if missing)."""
+        """The ring from MASTER_KEY when given, else from the key file (created if missing).
+
+        MASTER_KEY wins outright: keys in an existing key file are then not in the ring, so
+        data wrapped under them will not open.
+
+        Raises:
+            KeyFileError: MASTER_KEY is not base64 of 32 bytes, or the key file cannot be
+                created, read or trusted; the message says how to fix it.
+        """
         if master_key is not None:
             secret = decode_master_key(master_key)
             if secret is None:
-                raise KeyFileError("PORCHLIGHT_MASTER_KEY must be base64 of exactly 32 bytes")
+                # Never quote the value: it is (a mistyped copy of) the master key.
+                raise KeyFileError(
+                    "PORCHLIGHT_MASTER_KEY must be base64 (standard or URL-safe, padding "
+                    "optional) of exactly 32 bytes; see docs/configuration.md to generate one"
+                )
             key = MasterKey.from_secret(secret)
             return cls([key], key.key_id)
         path = cls.key_file_path(data_dir)
         if not path.exists():
             _create_key_file(path)
-        return cls._from_file(path)
-
-    @classmethod
-    def _from_file(cls, path: Path) -> KeyRing:
-        mode = path.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise KeyFileError(
-                f"{path} can be read by other users (mode {stat.filemode(mode)}); "
-                f"run: chmod 600 {path}"
-            )
-        try:
-            lines = path.read_text(encoding="ascii").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise KeyFileError(f"cannot read {path}: {exc}") from None
-        keys: list[MasterKey] = []
-        for number, line in enumerate(lines, start=1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            parts = line.split()
-            secret = decode_master_key(parts[1]) if len(parts) == 2 else None
-            if secret is None:
-                raise KeyFileError(f"{path} line {number}: expected '<key id> <base64 key>'")
-            key = MasterKey.from_secret(secret)
-            if key.key_id != parts[0]:
-                raise KeyFileError(f"{path} line {number}: key id does not match the key")
-            keys.append(key)
-        if not keys:
-            raise KeyFileError(f"{path} holds no key")
+        keys = _read_key_file(path)
         return cls(keys, keys[-1].key_id)
 
 
-def _create_key_file(path: Path) -> None:
-    if not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True)
-    key = MasterKey.from_secret(os.urandom(KEY_BYTES))
-    line = f"{key.key_id} {base64.b64encode(key.secret).decode()}\n"
-    # O_EXCL: two processes starting at once must not each write a different key.
+def _read_key_file(path: Path) -> list[MasterKey]:
+    # One open file for both the permission check and the read, so the file that was
+    # checked is the file that is read.
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise KeyFileError(f"cannot open the key file {path}: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise KeyFileError(f"{path} is not a regular file")
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyFileError(
+                f"{path} is open to other users (mode {stat.filemode(mode)}); run: chmod 600 {path}"
+            )
+        with open(fd, "rb", closefd=False) as handle:
+            raw = handle.read()
+    finally:
+        os.close(fd)
+    keys: list[MasterKey] = []
+    for number, line_bytes in enumerate(raw.splitlines(), start=1):
+        try:
+            line = line_bytes.decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise KeyFileError(f"{path} line {number}: not ASCII text") from None
+        if not line or line.startswith("#"):
+            continue
+        keys.append(_parse_key_line(line, f"{path} line {number}"))
+    if not keys:
+        raise KeyFileError(f"{path} holds no key; restore it from your backup")
+    return keys
+
+
+def _parse_key_line(line: str, where: str) -> MasterKey:
+    # Messages name the line, never its content: the content is a key.
+    parts = line.split()
+    secret = decode_master_key(parts[1]) if len(parts) == 2 else None
+    if secret is None:
+        raise KeyFileError(f"{where}: expected '<key id> <base64 of 32 bytes>'")
+    key = MasterKey.from_secret(secret)
+    if key.key_id != parts[0]:
+        raise KeyFileError(f"{where}: key id does not match the key (damaged or mis-pasted)")
+    return key
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a fresh key so that no reader ever sees a missing, partial or second key.
+
+    The key is written and synced to a private temporary file, then hard-linked into place.
+    ``link`` refuses to replace an existing name, so when two processes start on a fresh
+    data dir at once exactly one key wins, and the loser reads the winner's complete file
+    instead of an empty one.
+    """
+    key = MasterKey.from_secret(os.urandom(KEY_BYTES))
+    text = f"{_KEY_FILE_HEADER}{key.key_id} {base64.b64encode(key.secret).decode('ascii')}\n"
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        _make_private_dir(path.parent)
+        _write_exclusive(temporary, text)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process won the race; its key is the one everyone uses
+        except OSError:
+            # A filesystem without hard links: still never overwrite, just less atomic.
+            with contextlib.suppress(FileExistsError):
+                _write_exclusive(path, text)
+    except OSError as exc:
+        raise KeyFileError(
+            f"cannot create the key file {path}: {exc.strerror or exc}; make DATA_DIR writable "
+            "by the service's user or set PORCHLIGHT_MASTER_KEY"
+        ) from None
+    finally:
+        with contextlib.suppress(OSError):  # e.g. DATA_DIR is a file: already reported
+            temporary.unlink(missing_ok=True)
+    _sync_directory(path.parent)
+
+
+def _write_exclusive(path: Path, text: str) -> None:
+    # O_EXCL with mode 0600: the key is never readable by others, not even for an instant.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write("# Porchlight master key. Back it up apart from the database.\n")
-        handle.write(line)
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _make_private_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        return  # an operator's directory: its permissions are theirs to choose
+    directory.chmod(0o700)  # mkdir's mode is filtered through the umask
+
+
+def _sync_directory(directory: Path) -> None:
+    # Data sealed under a key whose directory entry a crash then loses is gone for good.
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
