@@ -41,14 +41,16 @@ def create_engine(database_url: str) -> AsyncEngine:
     Args:
         database_url: ``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``.
     """
+    # hide_parameters: SQLAlchemy otherwise puts bound values (pseudonyms, usernames, sealed
+    # bytes) into error messages, and error messages end up in logs.
     if not is_sqlite(database_url):
-        return _create_async_engine(database_url, pool_pre_ping=True)
+        return _create_async_engine(database_url, pool_pre_ping=True, hide_parameters=True)
 
     database = make_url(database_url).database
     if database and database != ":memory:":
         directory = Path(database).parent
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    engine = _create_async_engine(database_url)
+    engine = _create_async_engine(database_url, hide_parameters=True)
     event.listen(engine.sync_engine, "connect", _apply_sqlite_pragmas)
     return engine
 

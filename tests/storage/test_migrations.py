@@ -75,3 +75,22 @@ async def test_health_sees_a_working_and_a_missing_database(settings: Settings, 
     finally:
         await working.dispose()
         await missing.dispose()
+
+
+async def test_database_errors_do_not_carry_the_values_involved(sessions) -> None:
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from storage.models import User, utcnow
+
+    def user() -> User:
+        return User(
+            username="canary-user-3344", role="advocate", password_hash="x", created_at=utcnow()
+        )
+
+    async with sessions.begin() as session:
+        session.add(user())
+    with pytest.raises(IntegrityError) as caught:
+        async with sessions.begin() as session:
+            session.add(user())
+    assert "canary-user-3344" not in str(caught.value)
