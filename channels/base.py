@@ -96,8 +96,12 @@ class Channel(ABC):
     keeps_provider_copies: ClassVar[bool] = False
 
     @abstractmethod
-    def parse_inbound(self, address: str, payload: Any) -> InboundMessage:
-        """Turn a received payload into an InboundMessage, or raise InvalidInbound."""
+    def parse_inbound(self, address: str, payload: Any) -> InboundMessage | None:
+        """Turn a received payload into an InboundMessage.
+
+        Returns None for a well-formed payload that is not a person's message (a delivery
+        receipt, an edit, a group update); raises InvalidInbound for a malformed one.
+        """
 
     @abstractmethod
     async def send(self, address: str, message: OutboundMessage) -> str | None:

@@ -18,7 +18,6 @@ from channels.base import (
     Channel,
     DeliveryError,
     InboundMessage,
-    InvalidInbound,
     OutboundMessage,
     RecipientGone,
 )
@@ -49,12 +48,9 @@ class TelegramChannel(Channel):
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
 
-    def parse_inbound(self, address: str, payload: Any) -> InboundMessage:
+    def parse_inbound(self, address: str, payload: Any) -> InboundMessage | None:
         """Parse an update (``address`` is unused: the chat is in the update)."""
-        message = parse_update(payload)
-        if message is None:
-            raise InvalidInbound("not a message")
-        return message
+        return parse_update(payload)
 
     async def send(self, address: str, message: OutboundMessage) -> str:
         """Send, with the options as inline buttons; returns the message id."""

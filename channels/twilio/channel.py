@@ -20,7 +20,6 @@ from channels.base import (
     Channel,
     DeliveryError,
     InboundMessage,
-    InvalidInbound,
     OutboundMessage,
     RecipientGone,
 )
@@ -80,12 +79,9 @@ class TwilioChannel(Channel):
     def __init__(self, messaging: TwilioMessaging) -> None:
         self._messaging = messaging
 
-    def parse_inbound(self, address: str, payload: Any) -> InboundMessage:
+    def parse_inbound(self, address: str, payload: Any) -> InboundMessage | None:
         """Parse a webhook form (``address`` is unused: the sender is in the form)."""
-        message = parse_webhook(payload)
-        if message is None:
-            raise InvalidInbound("not a message")
-        return message
+        return parse_webhook(payload)
 
     async def send(self, address: str, message: OutboundMessage) -> str:
         """Send through Twilio's Messages API, options as numbered lines."""
