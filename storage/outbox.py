@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from crypto import KeyRing
 from crypto.cipher import field_aad
@@ -127,11 +127,7 @@ class OutboxStore:
 
     async def counts(self) -> dict[str, int]:
         """How many rows are in each status (for health, metrics and tests)."""
-        async with self._sessions() as session:
-            rows = await session.execute(
-                select(OutboxItem.status, func.count()).group_by(OutboxItem.status)
-            )
-            return {status: int(count) for status, count in rows.all()}
+        return await _counts_by_status(self._sessions, OutboxItem.status)
 
     async def _set(self, item_id: str, **values: object) -> None:
         async with self._sessions.begin() as session:
@@ -210,14 +206,18 @@ class DeletionQueue:
 
     async def counts(self) -> dict[str, int]:
         """Jobs per status."""
-        async with self._sessions() as session:
-            rows = await session.execute(
-                select(ProviderDeletion.status, func.count()).group_by(ProviderDeletion.status)
-            )
-            return {status: int(count) for status, count in rows.all()}
+        return await _counts_by_status(self._sessions, ProviderDeletion.status)
 
     async def _set(self, job_id: str, **values: object) -> None:
         async with self._sessions.begin() as session:
             await session.execute(
                 update(ProviderDeletion).where(ProviderDeletion.id == job_id).values(**values)
             )
+
+
+async def _counts_by_status(
+    sessions: SessionFactory, status: InstrumentedAttribute[str]
+) -> dict[str, int]:
+    async with sessions() as session:
+        rows = await session.execute(select(status, func.count()).group_by(status))
+        return {value: int(count) for value, count in rows.all()}
