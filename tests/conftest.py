@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,19 +145,36 @@ def user_store(sessions: SessionFactory, insecure_password_hasher: PasswordHashe
     return UserStore(sessions, insecure_password_hasher)
 
 
+MakeApp = Callable[..., web.Application]
+
+# Workers that react at once and no provider rate limits: the fakes have none, and
+# RateLimiter has its own test.
+FAST_WORKERS: dict[str, Any] = {"outbox_interval": 0.02, "timer_interval": 0.02, "rate_limits": {}}
+
+
 @pytest.fixture
-def app(
-    settings: Settings,
+def make_app(
+    keyring: KeyRing,
     insecure_password_hasher: PasswordHasher,
     insecure_receipt_hasher: ReceiptHasher,
-    keyring: KeyRing,
-) -> web.Application:
-    return create_app(
-        settings,
-        keyring=keyring,
-        password_hasher=insecure_password_hasher,
-        receipt_hasher=insecure_receipt_hasher,
-    )
+) -> MakeApp:
+    """create_app with the test key ring and cheap hashers; keyword arguments override."""
+
+    def make(settings: Settings, **overrides: Any) -> web.Application:
+        options: dict[str, Any] = {
+            "keyring": keyring,
+            "password_hasher": insecure_password_hasher,
+            "receipt_hasher": insecure_receipt_hasher,
+            **overrides,
+        }
+        return create_app(settings, **options)
+
+    return make
+
+
+@pytest.fixture
+def app(settings: Settings, make_app: MakeApp) -> web.Application:
+    return make_app(settings)
 
 
 @pytest.fixture

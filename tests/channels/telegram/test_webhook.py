@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from argon2 import PasswordHasher
 
-from crypto import KeyRing, ReceiptHasher
-from porchlight.app import SERVICES, create_app
+from porchlight.app import SERVICES
 from tests.clock import FakeClock
+from tests.conftest import FAST_WORKERS, MakeApp
 from tests.factories import make_settings
 from tests.fakes.telegram import TOKEN, FakeTelegram
 from tests.waiting import eventually
@@ -54,9 +53,7 @@ async def rig(
     aiohttp_server: Any,
     aiohttp_client: Any,
     tmp_path: Path,
-    keyring: KeyRing,
-    insecure_password_hasher: PasswordHasher,
-    insecure_receipt_hasher: ReceiptHasher,
+    make_app: MakeApp,
 ) -> TelegramRig:
     fake = FakeTelegram()
     server = await aiohttp_server(fake.app())
@@ -67,15 +64,7 @@ async def rig(
         telegram_api_base=str(server.make_url("")).rstrip("/"),
     )
     clock = FakeClock()
-    app = create_app(
-        settings,
-        keyring=keyring,
-        password_hasher=insecure_password_hasher,
-        receipt_hasher=insecure_receipt_hasher,
-        outbox_interval=0.02,
-        rate_limits={},  # the fakes have no limits; RateLimiter has its own test
-        clock=clock,
-    )
+    app = make_app(settings, clock=clock, **FAST_WORKERS)
     return TelegramRig(await aiohttp_client(app), app, fake, clock)
 
 

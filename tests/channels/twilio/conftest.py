@@ -9,12 +9,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from argon2 import PasswordHasher
 from twilio.request_validator import RequestValidator
 
-from crypto import KeyRing, ReceiptHasher
-from porchlight.app import create_app
 from tests.clock import FakeClock
+from tests.conftest import FAST_WORKERS, MakeApp
 from tests.factories import make_settings
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, SENDER, FakeTwilio
 
@@ -62,9 +60,7 @@ async def twilio_rig(
     aiohttp_server: Any,
     aiohttp_client: Any,
     tmp_path: Any,
-    keyring: KeyRing,
-    insecure_password_hasher: PasswordHasher,
-    insecure_receipt_hasher: ReceiptHasher,
+    make_app: MakeApp,
 ) -> TwilioRig:
     fake = FakeTwilio()
     server = await aiohttp_server(fake.app())
@@ -77,16 +73,7 @@ async def twilio_rig(
         twilio_api_base=str(server.make_url("")).rstrip("/"),
     )
     clock = FakeClock()
-    app = create_app(
-        settings,
-        keyring=keyring,
-        password_hasher=insecure_password_hasher,
-        receipt_hasher=insecure_receipt_hasher,
-        outbox_interval=0.02,
-        rate_limits={},  # the fakes have no limits; RateLimiter has its own test
-        timer_interval=0.02,
-        clock=clock,
-    )
+    app = make_app(settings, clock=clock, **FAST_WORKERS)
     client = await aiohttp_client(app)
     return TwilioRig(client, app, fake, clock)
 

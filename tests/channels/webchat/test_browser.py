@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from argon2 import PasswordHasher
 from playwright.async_api import (
     BrowserContext,
     ConsoleMessage,
@@ -28,9 +27,9 @@ from playwright.async_api import (
 )
 from yarl import URL
 
-from crypto import ReceiptHasher
-from porchlight.app import SERVICES, WEBCHAT, create_app
+from porchlight.app import SERVICES, WEBCHAT
 from tests.browser import launch_chromium, require_chromium
+from tests.conftest import MakeApp
 from tests.factories import make_settings
 from tests.waiting import eventually
 
@@ -86,8 +85,7 @@ class Chat:
 async def chat(
     aiohttp_server: Any,
     tmp_path: Path,
-    insecure_password_hasher: PasswordHasher,
-    insecure_receipt_hasher: ReceiptHasher,
+    make_app: MakeApp,
 ) -> AsyncIterator[Chat]:
     require_chromium()  # before starting servers that a skipped test would not use
 
@@ -108,9 +106,7 @@ async def chat(
     neutral = NeutralSite(str(neutral_server.make_url("/weather")))
 
     settings = make_settings(tmp_path / "data", quick_exit_url=neutral.url)
-    app = create_app(
-        settings, password_hasher=insecure_password_hasher, receipt_hasher=insecure_receipt_hasher
-    )
+    app = make_app(settings)
     server = await aiohttp_server(app)
 
     async with launch_chromium() as browser:

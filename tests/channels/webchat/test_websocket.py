@@ -3,12 +3,11 @@ from typing import Any
 import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
-from argon2 import PasswordHasher
 
 from config import Settings
-from crypto import ReceiptHasher
-from porchlight.app import SERVICES, create_app
+from porchlight.app import SERVICES
 from tests.clock import FakeClock
+from tests.conftest import MakeApp
 from tests.waiting import eventually
 
 WS = "/channels/webchat/ws"
@@ -170,19 +169,10 @@ async def test_errors_and_static_files_carry_the_same_headers(client: TestClient
 
 
 async def test_an_unanswered_question_gets_a_plain_check_in_on_the_open_page(
-    aiohttp_client: Any,
-    settings: Settings,
-    insecure_password_hasher: PasswordHasher,
-    insecure_receipt_hasher: ReceiptHasher,
+    aiohttp_client: Any, settings: Settings, make_app: MakeApp
 ) -> None:
     clock = FakeClock()
-    app = create_app(
-        settings,
-        password_hasher=insecure_password_hasher,
-        receipt_hasher=insecure_receipt_hasher,
-        timer_interval=0.05,
-        clock=clock,
-    )
+    app = make_app(settings, timer_interval=0.05, clock=clock)
     client = await aiohttp_client(app)
     async with client.ws_connect(WS) as socket:
         await socket.send_json({"type": "start"})
