@@ -11,6 +11,7 @@ import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -230,6 +231,146 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     disabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Two-factor: the TOTP secret sealed under a key derived from the master key, and the
+    # last time step accepted, so a code seen over someone's shoulder cannot be replayed.
+    totp_secret: Mapped[SealedText | None] = mapped_column(EncryptedText)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # Lockout after repeated failures: the count since the last success, and until when.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # On call: the advocate's own switch, and the last heartbeat from an open dashboard.
+    # Only both together make someone available: a closed laptop stops the heartbeat.
+    available: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DashboardSession(Base):
+    """A signed-in dashboard session. Only a hash of the cookie's token is stored."""
+
+    __tablename__ = "dashboard_sessions"
+
+    token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Handoff(Base):
+    """A person waiting for, or talking with, an advocate.
+
+    Outlives its conversation on purpose (``conversation_id`` becomes NULL when the
+    conversation is wiped): the advocate must see "contact left", and statistics need the
+    times. It holds nothing personal: an alias, a channel, a priority and timestamps.
+    """
+
+    __tablename__ = "handoffs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    conversation_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("conversations.id", ondelete="SET NULL"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    alias: Mapped[str] = mapped_column(String(16))
+    # waiting -> claimed -> closed; or left (the person exited) / unanswered (after hours)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    priority: Mapped[str] = mapped_column(String(8))  # "high" sorts before "normal"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    offered_to: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="SET NULL")
+    )
+    offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Everyone offered so far, space-separated user ids, so a re-offer goes to someone new.
+    offered_before: Mapped[str] = mapped_column(String(2000), default="")
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+
+
+class HandoffNote(Base):
+    """An advocate's private note, sealed under the conversation's key.
+
+    Deleted with the conversation, so a wipe or expiry takes the notes with it.
+    """
+
+    __tablename__ = "handoff_notes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    handoff_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("handoffs.id", ondelete="CASCADE"), index=True
+    )
+    conversation_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    author_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="SET NULL")
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # "note" or "transfer"
+    body: Mapped[SealedText] = mapped_column(EncryptedText)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CannedResponse(Base):
+    """A ready answer advocates can insert; written by admins, public wording only."""
+
+    __tablename__ = "canned_responses"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    language: Mapped[str] = mapped_column(String(8), index=True)
+    title: Mapped[str] = mapped_column(String(80))
+    body: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RotaShift(Base):
+    """A weekly on-call shift, in the service's time zone."""
+
+    __tablename__ = "rota_shifts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    weekday: Mapped[int] = mapped_column(Integer)  # 0 = Monday
+    start_minute: Mapped[int] = mapped_column(Integer)  # minutes after midnight
+    end_minute: Mapped[int] = mapped_column(Integer)  # may be <= start: runs past midnight
+
+
+class RotaOverride(Base):
+    """A one-off change to the rota: someone on call (or off) between two instants."""
+
+    __tablename__ = "rota_overrides"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    on_call: Mapped[bool] = mapped_column(Boolean)
+
+
+class AuditEntry(Base):
+    """Who did what to which record: append-only (no store method updates or deletes it).
+
+    ``target`` is a handoff, report or user id, never content or an address.
+    """
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    actor: Mapped[str] = mapped_column(String(64))  # the username then, kept if renamed
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    target: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(String(200))
 
 
 metadata = Base.metadata
