@@ -6,17 +6,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import WSCloseCode, web
 from argon2 import PasswordHasher
-from telegram import Bot
 from telegram.error import TelegramError
 from twilio.request_validator import RequestValidator
 
 from bot.directory import load_demo_directory
-from bot.script import Script, load_builtin_script
+from bot.script import load_builtin_script
 from bot.service import ConversationService
 from channels.background import BackgroundWork
 from channels.base import Channel, OutboundMessage, RecipientGone
@@ -29,10 +27,23 @@ from channels.webchat import routes as webchat
 from channels.webchat.channel import WebChatChannel
 from config import Settings
 from crypto import KeyRing, Pseudonymizer, ReceiptHasher
+from handoff.auth import setup_auth
+from porchlight.state import (
+    BACKGROUND,
+    CHANNELS,
+    KEYRING,
+    SCRIPT,
+    SERVICES,
+    SETTINGS,
+    TELEGRAM_BOT,
+    TWILIO,
+    WEBCHAT,
+    Services,
+)
 from porchlight.web import add_security_headers
+from storage.audit import AuditLog
 from storage.conversations import ConversationStore
 from storage.engine import (
-    SessionFactory,
     create_engine,
     create_session_factory,
     database_reachable,
@@ -48,35 +59,10 @@ from storage.users import UserStore
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Services:
-    """What request handlers need, built once the database is ready."""
-
-    sessions: SessionFactory
-    conversations: ConversationStore
-    outbox: OutboxStore
-    deletions: DeletionQueue
-    inbound: InboundLedger
-    reports: ReportStore
-    resources: ResourceStore
-    users: UserStore
-    conversation_service: ConversationService
-
-
 TIMER_INTERVAL_SECONDS = 10.0
 OUTBOX_INTERVAL_SECONDS = 1.0
 # Channels whose replies leave through the outbox and a provider's API.
 OUTBOX_CHANNELS = frozenset({"sms", "whatsapp", "telegram"})
-
-SETTINGS = web.AppKey("settings", Settings)
-KEYRING = web.AppKey("keyring", KeyRing)
-SCRIPT = web.AppKey("script", Script)
-WEBCHAT = web.AppKey("webchat", WebChatChannel)
-CHANNELS = web.AppKey("channels", dict[str, Channel])
-BACKGROUND = web.AppKey("background", BackgroundWork)
-TWILIO = web.AppKey("twilio", TwilioMessaging)
-TELEGRAM_BOT = web.AppKey("telegram_bot", Bot)
-SERVICES = web.AppKey("services", Services)
 
 
 def load_keyring(settings: Settings) -> KeyRing:
@@ -138,6 +124,7 @@ def create_app(
                 reports=reports,
                 resources=resources,
                 users=UserStore(sessions, password_hasher, clock=clock),
+                audit=AuditLog(sessions, clock=clock),
                 conversation_service=ConversationService(
                     conversations,
                     Pseudonymizer.from_keyring(app[KEYRING]),
@@ -200,6 +187,7 @@ def create_app(
             await task
 
     app.cleanup_ctx.append(database)
+    setup_auth(app)  # its own start-up runs once the database is ready
     app.cleanup_ctx.append(providers)
     app.cleanup_ctx.append(timers)
     app.cleanup_ctx.append(outbox)

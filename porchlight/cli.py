@@ -22,8 +22,9 @@ from channels.telegram.channel import make_bot
 from channels.telegram.routes import WEBHOOK_PATH as TELEGRAM_WEBHOOK_PATH
 from config import ConfigError, Settings, format_settings, load_settings
 from crypto import CryptoError
-from porchlight.app import SERVICES, create_app, load_keyring
+from porchlight.app import create_app, load_keyring
 from porchlight.logs import configure_logging
+from porchlight.state import SERVICES
 from storage.engine import create_engine, create_session_factory
 from storage.migrate import upgrade_to_head
 from storage.users import ROLES, Account, InvalidAccount, UserExists, UserStore

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from porchlight.app import SERVICES
+from porchlight.state import SERVICES
 from tests.clock import FakeClock
 from tests.conftest import FAST_WORKERS, MakeApp
 from tests.factories import make_settings

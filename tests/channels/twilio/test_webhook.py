@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from channels.twilio import routes as twilio_routes
-from porchlight.app import SERVICES
+from porchlight.state import SERVICES
 from tests.channels.twilio.conftest import PERSON, PUBLIC_URL, WEBHOOK, TwilioRig
 from tests.fakes.twilio import AUTH_TOKEN, SENDER
 from tests.waiting import eventually

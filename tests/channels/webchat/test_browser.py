@@ -27,7 +27,7 @@ from playwright.async_api import (
 )
 from yarl import URL
 
-from porchlight.app import SERVICES, WEBCHAT
+from porchlight.state import SERVICES, WEBCHAT
 from tests.browser import launch_chromium, require_chromium
 from tests.conftest import MakeApp
 from tests.factories import make_settings

@@ -5,7 +5,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 
 from config import Settings
-from porchlight.app import SERVICES
+from porchlight.state import SERVICES
 from tests.clock import FakeClock
 from tests.conftest import MakeApp
 from tests.waiting import eventually

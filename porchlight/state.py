@@ -1,0 +1,56 @@
+"""The application's typed state: every AppKey and the services built at start.
+
+Kept apart from :mod:`porchlight.app` so that route modules (the dashboard in ``handoff/``)
+can read the state without importing the composition root that imports them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+from telegram import Bot
+
+from bot.script import Script
+from bot.service import ConversationService
+from channels.background import BackgroundWork
+from channels.base import Channel
+from channels.twilio.channel import TwilioMessaging
+from channels.webchat.channel import WebChatChannel
+from config import Settings
+from crypto import KeyRing
+from storage.audit import AuditLog
+from storage.conversations import ConversationStore
+from storage.engine import SessionFactory
+from storage.inbound import InboundLedger
+from storage.outbox import DeletionQueue, OutboxStore
+from storage.reports import ReportStore
+from storage.resources import ResourceStore
+from storage.users import UserStore
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What request handlers need, built once the database is ready."""
+
+    sessions: SessionFactory
+    conversations: ConversationStore
+    outbox: OutboxStore
+    deletions: DeletionQueue
+    inbound: InboundLedger
+    reports: ReportStore
+    resources: ResourceStore
+    users: UserStore
+    audit: AuditLog
+    conversation_service: ConversationService
+
+
+SETTINGS = web.AppKey("settings", Settings)
+KEYRING = web.AppKey("keyring", KeyRing)
+SCRIPT = web.AppKey("script", Script)
+WEBCHAT = web.AppKey("webchat", WebChatChannel)
+CHANNELS = web.AppKey("channels", dict[str, Channel])
+BACKGROUND = web.AppKey("background", BackgroundWork)
+TWILIO = web.AppKey("twilio", TwilioMessaging)
+TELEGRAM_BOT = web.AppKey("telegram_bot", Bot)
+SERVICES = web.AppKey("services", Services)
