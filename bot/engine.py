@@ -46,6 +46,7 @@ class Effect(StrEnum):
     HANDOFF = "handoff"  # the person asked for a human
     EMERGENCY = "emergency"  # an emergency keyword: urgent, whatever else happens
     DURESS = "duress"  # the duress word: innocuous reply, conversation frozen and flagged
+    RELAY = "relay"  # with an advocate: the message is theirs to read, the bot stays quiet
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,9 @@ class FlowState:
     ended: bool = False
     frozen: bool = False
     flags: tuple[str, ...] = ()
+    # Handed to a person (waiting for or talking with an advocate): the bot answers only
+    # the safety keywords until the service diverts the flow (after hours) or it ends.
+    with_human: bool = False
     deadline: datetime | None = None  # when the current wait times out
     expires_at: datetime | None = None  # when the session ends without activity
 
@@ -130,6 +134,7 @@ class FlowState:
             "ended": self.ended,
             "frozen": self.frozen,
             "flags": list(self.flags),
+            "with_human": self.with_human,
             "deadline": self.deadline.isoformat() if self.deadline else None,
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
         }
@@ -150,6 +155,7 @@ class FlowState:
             ended=bool(data.get("ended", False)),
             frozen=bool(data.get("frozen", False)),
             flags=tuple(str(f) for f in data.get("flags") or ()),
+            with_human=bool(data.get("with_human", False)),
             deadline=when("deadline"),
             expires_at=when("expires_at"),
         )
@@ -203,6 +209,8 @@ def _respond(script: Script, state: FlowState, inbound: Inbound) -> StepResult:
         frozen = replace(state, frozen=True, flags=flags, deadline=None)
         reply = Reply(script.message("duress_reply", language))
         return StepResult(frozen, (reply,), frozenset({Effect.DURESS}))
+    if state.with_human:
+        return StepResult(state, (), frozenset({Effect.RELAY}))
 
     current = script.nodes.get(state.node) if state.node else None
     waiting = current is not None and current.wait is not None and not state.ended
@@ -281,7 +289,22 @@ def _timer(script: Script, state: FlowState, inbound: Inbound) -> StepResult:
     timeout = node.wait.timeout if node is not None and node.wait is not None else None
     if state.deadline is None or now < state.deadline or timeout is None or state.frozen:
         return StepResult(state)  # woken early or for nothing: no message, no change
+    if state.with_human:
+        return StepResult(state)  # an advocate's conversation: only the session can expire
     return _enter(script, timeout.next, state, inbound)
+
+
+def divert(script: Script, state: FlowState, node_id: str, at: datetime) -> StepResult:
+    """Move the flow to ``node_id`` from outside: nobody answered a handoff in time.
+
+    The person is no longer with a human, so the bot speaks again from that node on.
+    """
+    moved = replace(state, with_human=False)
+    result = _enter(script, node_id, moved, Inbound(InboundKind.TIMER, at))
+    if result.state.ended:
+        return result
+    expires = at + timedelta(minutes=script.session_minutes)
+    return replace(result, state=replace(result.state, expires_at=expires))
 
 
 def _ask(script: Script, node: Node, language: str) -> tuple[Reply, ...]:
@@ -325,6 +348,7 @@ def _enter(script: Script, node_id: str, state: FlowState, inbound: Inbound) -> 
         if node.handoff is not None:
             effects.add(Effect.HANDOFF)
             priority = "high" if "high" in (priority, node.handoff) else node.handoff
+            state = replace(state, with_human=True)
         if node.end or node.wait is not None or node.next is None:
             break
         node = script.node(node.next)

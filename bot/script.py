@@ -26,10 +26,16 @@ DEFAULT_SESSION_MINUTES = 60
 KEYWORD_KINDS = ("quick_exit", "emergency", "help", "delete", "duress")
 REQUIRED_MESSAGES = ("not_understood", "help", "language_changed", "duress_reply")
 # Needed only by scripts whose nodes use resources or reports (checked when they do).
-OPTIONAL_MESSAGES = ("no_resources", "report_receipt", "report_added", "report_not_found")
+OPTIONAL_MESSAGES = (
+    "no_resources", "report_receipt", "report_added", "report_not_found", "queue_position",
+    "advocate_joined", "advocate_left",
+)  # fmt: skip
 CHANNELS = ("webchat", "sms", "whatsapp", "telegram")
 RESOURCE_CATEGORIES = ("hotline", "shelter", "legal", "counselling")
 HANDOFF_PRIORITIES = ("normal", "high")
+# What the person is told while with a human: their place in line ({position}, {minutes}),
+# that an advocate joined, and that the advocate left.
+HANDOFF_MESSAGES = ("queue_position", "advocate_joined", "advocate_left")
 
 
 class ScriptError(ValueError):
@@ -149,6 +155,9 @@ class Script:
     keywords: Mapping[str, Mapping[str, tuple[str, ...]]]
     nodes: Mapping[str, Node]
     alarm_words: tuple[str, ...] = ()
+    # Where the flow goes on when nobody can take a handoff (no one on call, or nobody
+    # claimed it in time). Required as soon as any node hands off.
+    after_hours: str | None = None
 
     @property
     def base_language(self) -> str:
@@ -233,8 +242,8 @@ class _Builder:
             return None
         at = line_of(document, 1)
         allowed = {
-            "schema", "name", "languages", "start", "emergency", "session_minutes",
-            "messages", "keywords", "nodes", "alarm_words",
+            "schema", "name", "languages", "start", "emergency", "after_hours",
+            "session_minutes", "messages", "keywords", "nodes", "alarm_words",
         }  # fmt: skip
         for key in without_line(document).keys() - allowed:
             self.problems.add(at, f"unknown top-level key {key!r}")
@@ -272,10 +281,19 @@ class _Builder:
         for key, value in (("start", start), ("emergency", emergency)):
             if not isinstance(value, str) or value not in nodes:
                 self.problems.add(at, f"'{key}' must name a node, got {value!r}")
-        self._check_graph(nodes, [r for r in (start, emergency) if isinstance(r, str)])
+        after_hours = self._after_hours(document.get("after_hours"), nodes, at)
+        roots = [r for r in (start, emergency, after_hours) if isinstance(r, str)]
+        self._check_graph(nodes, roots)
         for line, message in self.required_messages:
             if message not in messages:
                 self.problems.add(line, f"this node needs the message {message!r} in 'messages'")
+        queue = messages.get("queue_position")
+        if queue is not None and not all(
+            "{position}" in t and "{minutes}" in t for t in queue.by_language.values()
+        ):
+            self.problems.add(
+                queue.line, "message 'queue_position' must contain {position} and {minutes}"
+            )
         receipt = messages.get("report_receipt")
         if receipt is not None and not all("{code}" in t for t in receipt.by_language.values()):
             self.problems.add(receipt.line, "message 'report_receipt' must contain {code}")
@@ -293,6 +311,7 @@ class _Builder:
             keywords=keywords,
             nodes=nodes,
             alarm_words=tuple(alarm),
+            after_hours=after_hours,
         )
 
     # -- sections ---------------------------------------------------------------------
@@ -386,7 +405,15 @@ class _Builder:
         next_node = raw.get("next")
         end = raw.get("end", False) is True
         ways_on = sum(("wait" in raw, next_node is not None, end))
-        if ways_on != 1:
+        if handoff is not None:
+            self.required_messages.update((line, m) for m in HANDOFF_MESSAGES)
+            if ways_on:
+                self.problems.add(
+                    line,
+                    f"node {node_id!r} hands off to a person, so it has no 'wait', 'next' or "
+                    "'end': the advocate takes over, or the flow goes on from 'after_hours'",
+                )
+        elif ways_on != 1:
             self.problems.add(line, f"node {node_id!r} needs exactly one of 'wait', 'next', 'end'")
         if wait is not None and not say:
             self.problems.add(line, f"node {node_id!r} waits without asking anything ('say')")
@@ -546,6 +573,21 @@ class _Builder:
             self.problems.add(line, f"{what} must be a list of words")
             return ()
         return tuple(str(w) for w in raw)
+
+    def _after_hours(self, raw: Any, nodes: Mapping[str, Node], at: int) -> str | None:
+        hands_off = any(node.handoff is not None for node in nodes.values())
+        if raw is None:
+            if hands_off:
+                self.problems.add(
+                    at, "'after_hours' must name the node for when nobody can take a handoff"
+                )
+            return None
+        if not isinstance(raw, str) or raw not in nodes:
+            self.problems.add(at, f"'after_hours' must name a node, got {raw!r}")
+            return None
+        if nodes[raw].handoff is not None:
+            self.problems.add(at, f"'after_hours' node {raw!r} must not hand off again")
+        return raw
 
     def _check_graph(self, nodes: Mapping[str, Node], roots: list[str]) -> None:
         for node in nodes.values():

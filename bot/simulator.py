@@ -21,6 +21,7 @@ from bot.engine import (
     ReportSlot,
     ResourceSlot,
     StepResult,
+    divert,
     step,
 )
 from bot.script import Script
@@ -95,6 +96,14 @@ class Simulator:
             lines += [f"       {i}. {o.label}" for i, o in enumerate(reply.options, start=1)]
         if result.handoff_priority:
             lines.append(f"[handoff requested, {result.handoff_priority} priority]")
+        if result.state.with_human and self.script.after_hours is not None:
+            # Nobody is ever on call in the simulator: show the path the person gets then.
+            lines.append("[nobody on call in the simulator: the after-hours path follows]")
+            diverted = divert(self.script, result.state, self.script.after_hours, self.now)
+            self.state = diverted.state
+            for reply in self._fill(diverted.replies):
+                lines.append(f"bot> {reply.text}")
+                lines += [f"       {i}. {o.label}" for i, o in enumerate(reply.options, start=1)]
         notes = {
             Effect.EMERGENCY: "[emergency: urgent for advocates]",
             Effect.DURESS: "[duress word: conversation frozen and flagged]",

@@ -14,6 +14,7 @@ from bot.engine import (
     ReportSlot,
     ResourceSlot,
     StepResult,
+    divert,
     step,
 )
 from bot.keywords import OPT_OUT_WORDS
@@ -201,17 +202,74 @@ def test_a_typed_receipt_code_is_marked_secret_and_not_kept() -> None:
     assert "receipt" not in added.state.results
 
 
-def test_talk_to_someone_requests_a_handoff_and_is_honest_about_waiting() -> None:
+def test_talk_to_someone_hands_the_conversation_to_a_person() -> None:
     result = say(at_menu(), "talk", InboundKind.CHOICE)
     assert Effect.HANDOFF in result.effects
     assert result.handoff_priority == "normal"
-    assert any("24/7" in text for text in texts(result))
+    assert result.state.with_human
+    assert any("EXIT" in text for text in texts(result))
+
+
+def test_on_a_phone_the_person_is_asked_when_it_is_safe_to_write_first() -> None:
+    asked = step(SCRIPT, at_menu(), Inbound(InboundKind.CHOICE, T0, "talk", channel="sms"))
+    assert Effect.HANDOFF not in asked.effects
+    assert asked.state.node == "safe_window"
+    chosen = step(SCRIPT, asked.state, Inbound(InboundKind.TEXT, T0, "4", channel="sms"))
+    assert chosen.state.results["safe_window"] == "17:00-22:00"
+    assert Effect.HANDOFF in chosen.effects
 
 
 def test_a_free_text_request_for_a_person_is_understood() -> None:
     result = say(at_menu(), "can I talk to a person please")
-    assert result.state.node == "talk_to_someone"
+    assert result.state.node == "find_advocate"
     assert result.state.results["menu"] == "talk"
+
+
+def test_while_with_a_person_the_bot_stays_quiet_and_relays() -> None:
+    waiting = say(at_menu(), "talk", InboundKind.CHOICE).state
+    for text in ("hello?", "HELP", "ESPAÑOL", "1"):
+        relayed = say(waiting, text)
+        assert relayed.effects == {Effect.RELAY}
+        assert relayed.replies == ()
+        assert relayed.state.with_human
+
+
+@pytest.mark.parametrize("word", ["EXIT", "STOP", "DELETE"])
+def test_leaving_words_still_wipe_while_with_a_person(word: str) -> None:
+    waiting = say(at_menu(), "talk", InboundKind.CHOICE).state
+    assert Effect.WIPE in say(waiting, word).effects
+
+
+def test_emergency_while_with_a_person_gives_the_numbers_and_raises_priority() -> None:
+    waiting = say(at_menu(), "talk", InboundKind.CHOICE).state
+    result = say(waiting, "SOS")
+    assert "911" in texts(result)[0]
+    assert result.handoff_priority == "high"
+    assert result.state.with_human
+
+
+def test_duress_while_with_a_person_answers_innocently() -> None:
+    waiting = say(at_menu(), "talk", InboundKind.CHOICE).state
+    result = say(waiting, "pizza")
+    assert Effect.DURESS in result.effects
+    assert result.state.frozen
+    assert "order" in texts(result)[0]
+
+
+def test_after_hours_the_bot_speaks_again_with_the_24_7_line() -> None:
+    waiting = say(at_menu(), "talk", InboundKind.CHOICE).state
+    diverted = divert(SCRIPT, waiting, "after_hours", T0)
+    assert not diverted.state.with_human
+    assert any("24/7" in text for text in texts(diverted))
+    report = say(diverted.state, "report", InboundKind.CHOICE)
+    assert report.state.node == "report_start"
+
+
+def test_timers_do_not_move_a_conversation_that_is_with_a_person() -> None:
+    waiting = say(at_menu(), "talk", InboundKind.CHOICE).state
+    woken = step(SCRIPT, waiting, Inbound(InboundKind.TIMER, T0 + timedelta(minutes=45)))
+    assert woken.replies == ()
+    assert woken.state.with_human
 
 
 def test_ending_then_writing_again_starts_fresh() -> None:
@@ -358,10 +416,16 @@ def test_no_sequence_of_events_raises_or_leaves_the_person_stuck(events: list[In
     for event in sorted(events, key=lambda e: e.at):
         result = step(SCRIPT, state, event)
         assert len(result.replies) <= STEP_LIMIT * 3
-        if event.kind is not InboundKind.TIMER and Effect.WIPE not in result.effects:
+        if event.kind is not InboundKind.TIMER and not {Effect.WIPE, Effect.RELAY} & set(
+            result.effects
+        ):
             assert result.replies, "every message from the person gets an answer"
         if not result.state.ended and result.state.node is not None:
             node = SCRIPT.node(result.state.node)
-            assert node.wait is not None, "a live conversation always waits on a question"
+            if result.state.with_human:
+                # An advocate answers (or, after hours, the service diverts the flow).
+                assert node.handoff is not None or Effect.RELAY in result.effects
+            else:
+                assert node.wait is not None, "a live conversation always waits on a question"
             assert result.state.next_timer() is not None, "and it never waits forever"
         state = result.state

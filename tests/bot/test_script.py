@@ -141,3 +141,45 @@ def test_unknown_builtin_names_are_refused_without_touching_the_filesystem() -> 
         load_builtin_script("nonexistent")
     with pytest.raises(ScriptError, match="letters, digits"):
         load_builtin_script("../../etc/passwd")
+
+
+HANDING_OFF = VALID.replace(
+    '  help:\n    say: "Call 911."\n    next: bye\n',
+    '  help:\n    say: "Call 911."\n    handoff: high\n',
+)
+HANDOFF_MESSAGES = """\
+  queue_position: {en: "Number {position}, about {minutes} min.", es: "{position} {minutes}"}
+  advocate_joined: {en: "Someone is here.", es: "Hay alguien."}
+  advocate_left: {en: "Goodbye.", es: "Adiós."}
+"""
+
+
+def with_messages(text: str, extra: str = HANDOFF_MESSAGES) -> str:
+    return text.replace("nodes:\n", extra + "nodes:\n", 1)
+
+
+def test_a_script_that_hands_off_needs_an_after_hours_node() -> None:
+    problems = problems_of(with_messages(HANDING_OFF))
+    assert any("'after_hours' must name the node" in p for p in problems)
+    script = parse_script(
+        with_messages(HANDING_OFF).replace("start: ask", "start: ask\nafter_hours: bye")
+    )
+    assert script.after_hours == "bye"
+
+
+def test_a_handoff_node_has_no_way_on_of_its_own() -> None:
+    text = with_messages(HANDING_OFF.replace("handoff: high\n", "handoff: high\n    next: bye\n"))
+    problems = problems_of(text.replace("start: ask", "start: ask\nafter_hours: bye"))
+    assert any("hands off to a person" in p for p in problems)
+
+
+def test_a_script_that_hands_off_needs_the_queue_messages_with_their_placeholders() -> None:
+    text = HANDING_OFF.replace("start: ask", "start: ask\nafter_hours: bye")
+    assert any("needs the message 'queue_position'" in p for p in problems_of(text))
+    broken = with_messages(text, HANDOFF_MESSAGES.replace(" {minutes}", ""))
+    assert any("{position} and {minutes}" in p for p in problems_of(broken))
+
+
+def test_after_hours_must_not_hand_off_again() -> None:
+    text = with_messages(HANDING_OFF).replace("start: ask", "start: ask\nafter_hours: help")
+    assert any("must not hand off again" in p for p in problems_of(text))
