@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TypeVar, get_args, get_type_hints
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -193,6 +194,11 @@ def _build(given: Mapping[str, _Given]) -> Settings:
         quick_exit_url=get("quick_exit_url", _http_url(exact=False), "https://www.bbc.com/weather"),
         log_level=get("log_level", _log_level, "INFO"),
         totp_required_roles=get("totp_required_roles", _roles, ("admin",)),
+        timezone=get("timezone", _timezone, "UTC"),
+        handoff_offer_seconds=get("handoff_offer_seconds", _int_between(10, 600), 60),
+        handoff_escalate_minutes=get("handoff_escalate_minutes", _int_between(1, 120), 3),
+        handoff_after_hours_minutes=get("handoff_after_hours_minutes", _int_between(1, 240), 10),
+        advocate_max_conversations=get("advocate_max_conversations", _int_between(1, 20), 3),
     )
     _check_together(settings)
     return settings
@@ -397,6 +403,18 @@ def _log_level(value: object) -> str:
     if level not in LOG_LEVELS:
         raise _Invalid(f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
     return level
+
+
+def _timezone(value: object) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(f"must be an IANA time zone name such as Europe/London, got {value!r}")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _Invalid(
+            f"must be an IANA time zone name such as Europe/London, got {value!r}"
+        ) from None
+    return value
 
 
 def _roles(value: object) -> tuple[str, ...]:

@@ -83,6 +83,11 @@ class Settings:
     quick_exit_url: str
     log_level: str
     totp_required_roles: tuple[str, ...]
+    timezone: str
+    handoff_offer_seconds: int
+    handoff_escalate_minutes: int
+    handoff_after_hours_minutes: int
+    advocate_max_conversations: int
 
     def __repr__(self) -> str:
         parts = []

@@ -74,6 +74,11 @@ def test_defaults_are_safe_and_complete(tmp_path: Path) -> None:
         quick_exit_url="https://www.bbc.com/weather",
         log_level="INFO",
         totp_required_roles=("admin",),
+        timezone="UTC",
+        handoff_offer_seconds=60,
+        handoff_escalate_minutes=3,
+        handoff_after_hours_minutes=10,
+        advocate_max_conversations=3,
     )
 
 
@@ -591,3 +596,10 @@ def test_config_error_names_the_setting_and_the_problem() -> None:
     error = ConfigError("PORCHLIGHT_PORT", "must be an integer")
     assert (error.setting, error.problem) == ("PORCHLIGHT_PORT", "must be an integer")
     assert str(error) == "PORCHLIGHT_PORT: must be an integer"
+
+
+def test_the_timezone_must_be_a_real_zone(tmp_path: Path) -> None:
+    assert load(tmp_path, PORCHLIGHT_TIMEZONE="America/Chicago").timezone == "America/Chicago"
+    problem = problem_with(tmp_path, PORCHLIGHT_TIMEZONE="Mars/Olympus")
+    assert problem.setting == "PORCHLIGHT_TIMEZONE"
+    assert "IANA time zone" in str(problem)
