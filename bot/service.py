@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from bot.directory import match_resources
 from bot.engine import (
@@ -27,11 +28,12 @@ from bot.engine import (
     ReportSlot,
     ResourceSlot,
     StepResult,
+    divert,
     step,
 )
 from bot.script import Script
 from bot.slots import RECEIPT_PLACEHOLDER, addition_reply, receipt_reply, resource_replies
-from channels.base import Channel, InboundMessage, OutboundMessage
+from channels.base import Channel, InboundMessage, OutboundMessage, RecipientGone
 from crypto import Pseudonymizer
 from storage.conversations import (
     ACTIVE,
@@ -50,6 +52,34 @@ from storage.resources import ResourceStore
 logger = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # "since the beginning", for provider copies
+# Where a waiting person is told their place in line. On SMS and WhatsApp the handoff node's
+# own message is the only holding message: a phone is not filled with updates.
+QUEUE_UPDATE_CHANNELS = frozenset({"webchat", "telegram"})
+
+
+class PersonUnavailable(Exception):
+    """The person left, stopped or went quiet: nothing more may be sent to them."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueTicket:
+    """The person's place in the advocates' queue."""
+
+    position: int
+    minutes: int
+
+
+class HandoffHooks(Protocol):
+    """What the conversation service tells the handoff side (implemented in ``handoff/``)."""
+
+    async def requested(self, conversation: ConversationView, priority: str) -> QueueTicket | None:
+        """Queue the person (or raise their priority); None when nobody can take them."""
+
+    async def person_wrote(self, conversation_id: str) -> None:
+        """A message for the advocate was stored."""
+
+    async def person_left(self, conversation_ids: Sequence[str], reason: str) -> None:
+        """The person exited, stopped, went quiet or used the duress word."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +91,17 @@ class TurnOutcome:
     ended: bool = False
     wiped: bool = False
     handoff_priority: str | None = None  # set when the person asked for a human
+    # Web chat only: status frames to send after the replies (place in line).
+    status: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AdvocateDelivery:
+    """Where an advocate's message goes: queued for a provider, or live to a web chat."""
+
+    channel: str
+    address: str | None
+    queued: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +162,11 @@ class ConversationService:
         self._script = script
         self._clock = clock
         self._locks = _KeyedLocks()
+        self._handoffs: HandoffHooks | None = None
+
+    def attach_handoffs(self, hooks: HandoffHooks) -> None:
+        """Connect the advocates' side; without it a handoff goes straight to after hours."""
+        self._handoffs = hooks
 
     async def handle(self, message: InboundMessage) -> TurnOutcome:
         """Process one inbound message and return the replies to send."""
@@ -138,6 +184,7 @@ class ConversationService:
         if conversation is not None and state.expires_at is not None and now >= state.expires_at:
             # Gone quiet past the session: close it and let this message start afresh.
             await self._store.close(conversation.id, EXPIRED)
+            await self._left([conversation.id], "expired")
             conversation, state = None, FlowState(language=state.language)
 
         assert message.kind is not None  # noqa: S101 -- only quick exit has no kind
@@ -199,14 +246,117 @@ class ConversationService:
         """
         pseudonym = self._pseudonymizer.pseudonym(channel, address)
         async with self._locks.hold(pseudonym):
-            for conversation_id in await self._store.ids_for(channel, pseudonym):
+            ids = await self._store.ids_for(channel, pseudonym)
+            await self._left(ids, "exit")
+            for conversation_id in ids:
                 await self._store.wipe(conversation_id)
+
+    # -- the advocate's side ----------------------------------------------------------------
+
+    async def send_from_advocate(self, conversation_id: str, text: str) -> AdvocateDelivery:
+        """Store an advocate's message (queued for providers) while the person is still there.
+
+        Raises:
+            PersonUnavailable: the conversation is gone, ended, or no longer with a person.
+        """
+        async with self._hold_conversation(conversation_id) as conversation:
+            queued = conversation.channel in self._outbox_channels
+            state = FlowState.from_dict(conversation.flow_state)
+            await self._store.record_turn(
+                conversation.id,
+                flow_state=conversation.flow_state,
+                status=ACTIVE,
+                messages=[NewMessage("out", "advocate", text)],
+                timer_due_at=state.next_timer(),
+                outbox=[OutboundMessage(text).to_json()] if queued else (),
+            )
+            return AdvocateDelivery(conversation.channel, conversation.reply_address, queued)
+
+    async def finish_handoff(self, conversation_id: str, farewell: str | None) -> AdvocateDelivery:
+        """The advocate closed the conversation: end it, with a last message only if chosen."""
+        async with self._hold_conversation(conversation_id) as conversation:
+            queued = conversation.channel in self._outbox_channels
+            state = replace(
+                FlowState.from_dict(conversation.flow_state),
+                ended=True,
+                with_human=False,
+                deadline=None,
+            )
+            said = [NewMessage("out", "advocate", farewell)] if farewell else []
+            await self._store.record_turn(
+                conversation.id,
+                flow_state=state.to_dict(),
+                status=ENDED,
+                messages=said,
+                outbox=[OutboundMessage(farewell).to_json()] if farewell and queued else (),
+            )
+            return AdvocateDelivery(conversation.channel, conversation.reply_address, queued)
+
+    async def divert_after_hours(self, conversation_id: str) -> TimerDelivery | None:
+        """Nobody took the handoff in time: the bot speaks again from the after-hours node."""
+        try:
+            async with self._hold_conversation(conversation_id) as conversation:
+                state = FlowState.from_dict(conversation.flow_state)
+                result = self._after_hours(StepResult(state))
+                outcome = await self._record(conversation, result, [])
+        except PersonUnavailable:
+            return None
+        if conversation.reply_address is None:
+            return None
+        return TimerDelivery(conversation.channel, conversation.reply_address, outcome)
+
+    @asynccontextmanager
+    async def _hold_conversation(self, conversation_id: str) -> AsyncIterator[ConversationView]:
+        """The conversation, under its person's lock, if it is still with a human."""
+        try:
+            first = await self._store.get(conversation_id)
+        except LookupError:  # wiped: not found, or its key already shredded
+            raise PersonUnavailable(conversation_id) from None
+        async with self._locks.hold(first.pseudonym):
+            try:  # reload under the lock: the person may have left meanwhile
+                conversation = await self._store.get(conversation_id)
+            except LookupError:
+                raise PersonUnavailable(conversation_id) from None
+            with_human = bool(conversation.flow_state.get("with_human"))
+            if conversation.status != ACTIVE or not with_human:
+                raise PersonUnavailable(conversation_id)
+            yield conversation
+
+    def _after_hours(self, result: StepResult) -> StepResult:
+        """Keep what was said, then go on from the script's after-hours node."""
+        if self._script.after_hours is None:
+            return replace(result, state=replace(result.state, with_human=False))
+        moved = divert(self._script, result.state, self._script.after_hours, self._clock())
+        return replace(
+            moved,
+            replies=result.replies + moved.replies,
+            effects=result.effects | moved.effects,
+            handoff_priority=result.handoff_priority,
+        )
+
+    async def _left(self, conversation_ids: Sequence[str], reason: str) -> None:
+        if self._handoffs is not None and conversation_ids:
+            await self._handoffs.person_left(conversation_ids, reason)
 
     async def _record(
         self, conversation: ConversationView, result: StepResult, said: list[NewMessage]
     ) -> TurnOutcome:
         language = result.state.language or self._script.base_language
+        ticket = None
+        if Effect.HANDOFF in result.effects:
+            priority = _priority(result)
+            if self._handoffs is not None:
+                ticket = await self._handoffs.requested(conversation, priority)
+            if ticket is None:
+                result = self._after_hours(result)
         replies = await self._fill_slots(result.replies, language, conversation.channel)
+        status_frames: tuple[dict[str, Any], ...] = ()
+        if ticket is not None and conversation.channel in QUEUE_UPDATE_CHANNELS:
+            line = self.queue_text(ticket, language)
+            if conversation.channel in self._outbox_channels:
+                replies = (*replies, Reply(line))
+            else:
+                status_frames = (queue_frame(ticket, line),)
         turn = said + [NewMessage("out", "bot", r.record_as or r.text) for r in replies]
         if Effect.EXPIRE in result.effects:
             status = EXPIRED
@@ -229,12 +379,31 @@ class ConversationService:
             logger.warning("conversation %s used an emergency keyword", conversation.alias)
         if Effect.DURESS in result.effects:
             logger.warning("conversation %s is frozen: duress word", conversation.alias)
+        was_with_human = bool(conversation.flow_state.get("with_human"))
+        if was_with_human and Effect.DURESS in result.effects:
+            await self._left([conversation.id], "duress")
+        elif was_with_human and status != ACTIVE:
+            await self._left([conversation.id], "expired")
+        elif Effect.RELAY in result.effects and self._handoffs is not None:
+            await self._handoffs.person_wrote(conversation.id)
         return TurnOutcome(
             conversation_id=conversation.id,
             replies=() if queued else replies,
             ended=status != ACTIVE,
             handoff_priority=result.handoff_priority,
+            status=status_frames,
         )
+
+    def queue_text(self, ticket: QueueTicket, language: str | None) -> str:
+        """'You are number 2 in line…' in the person's language."""
+        template = self.message("queue_position", language)
+        return template.replace("{position}", str(ticket.position)).replace(
+            "{minutes}", str(ticket.minutes)
+        )
+
+    def message(self, name: str, language: str | None) -> str:
+        """One of the script's messages, in the person's language."""
+        return self._script.message(name, language or self._script.base_language)
 
     async def _fill_slots(
         self, replies: tuple[Reply, ...], language: str, channel: str
@@ -275,7 +444,9 @@ class ConversationService:
         keeps_copies = provider is not None and provider.keeps_provider_copies
         ids: list[str] = [message.provider_message_id] if message.provider_message_id else []
         copies: list[str] = list(ids)
-        for conversation_id in await self._store.ids_for(channel, pseudonym):
+        conversation_ids = await self._store.ids_for(channel, pseudonym)
+        await self._left(conversation_ids, "exit")
+        for conversation_id in conversation_ids:
             if eraser is not None:
                 since = self._clock() - eraser.history_window
                 ids += await self._store.erasable_history(conversation_id, since)
@@ -289,3 +460,43 @@ class ConversationService:
         # No alias here: the conversation is gone and nothing should tie this line to it.
         logger.info("a conversation on %s was wiped at the person's request", channel)
         return TurnOutcome(conversation_id=None, wiped=True)
+
+
+def _priority(result: StepResult) -> str:
+    """Risk first: an emergency, a script's ``risk: high`` or a high handoff node."""
+    state = result.state
+    if (
+        result.handoff_priority == "high"
+        or "emergency" in state.flags
+        or state.results.get("risk") == "high"
+    ):
+        return "high"
+    return "normal"
+
+
+def queue_frame(ticket: QueueTicket, text: str) -> dict[str, Any]:
+    """The web chat's status frame for a place in line."""
+    return {
+        "type": "status",
+        "state": "waiting",
+        "position": ticket.position,
+        "wait_minutes": ticket.minutes,
+        "text": text,
+    }
+
+
+async def deliver(delivery: TimerDelivery, channels: Mapping[str, Channel]) -> None:
+    """Send what a timer or a diverted handoff produced to a live channel (web chat).
+
+    Provider channels have nothing to send here: their replies were queued in the outbox.
+    """
+    channel = channels.get(delivery.channel)
+    if channel is None:
+        return
+    try:
+        for reply in delivery.outcome.replies:
+            await channel.send(delivery.address, OutboundMessage(reply.text, reply.options))
+        if delivery.outcome.ended:
+            await channel.conversation_ended(delivery.address)
+    except RecipientGone:
+        pass  # the page was closed: nothing to deliver to, nothing to keep

@@ -15,9 +15,9 @@ from twilio.request_validator import RequestValidator
 
 from bot.directory import load_demo_directory
 from bot.script import load_builtin_script
-from bot.service import ConversationService
+from bot.service import ConversationService, deliver
 from channels.background import BackgroundWork
-from channels.base import Channel, OutboundMessage, RecipientGone
+from channels.base import Channel
 from channels.outbox import RATE_LIMITS, OutboxWorker, RateLimiter
 from channels.telegram import routes as telegram
 from channels.telegram.channel import TelegramChannel, make_bot
@@ -27,10 +27,14 @@ from channels.webchat import routes as webchat
 from channels.webchat.channel import WebChatChannel
 from config import Settings
 from crypto import KeyRing, Pseudonymizer, ReceiptHasher
+from handoff import api as handoff_api
 from handoff.auth import setup_auth
+from handoff.events import EventHub
+from handoff.service import HandoffService
 from porchlight.state import (
     BACKGROUND,
     CHANNELS,
+    EVENTS,
     KEYRING,
     SCRIPT,
     SERVICES,
@@ -48,10 +52,12 @@ from storage.engine import (
     create_session_factory,
     database_reachable,
 )
+from storage.handoffs import HandoffStore
 from storage.inbound import InboundLedger
 from storage.migrate import upgrade_to_head
 from storage.models import utcnow
 from storage.outbox import DeletionQueue, OutboxStore
+from storage.presence import PresenceStore
 from storage.reports import ReportStore
 from storage.resources import ResourceStore
 from storage.users import UserStore
@@ -61,6 +67,7 @@ logger = logging.getLogger(__name__)
 
 TIMER_INTERVAL_SECONDS = 10.0
 OUTBOX_INTERVAL_SECONDS = 1.0
+HANDOFF_INTERVAL_SECONDS = 5.0
 # Channels whose replies leave through the outbox and a provider's API.
 OUTBOX_CHANNELS = frozenset({"sms", "whatsapp", "telegram"})
 
@@ -79,6 +86,7 @@ def create_app(
     receipt_hasher: ReceiptHasher | None = None,
     timer_interval: float = TIMER_INTERVAL_SECONDS,
     outbox_interval: float = OUTBOX_INTERVAL_SECONDS,
+    handoff_interval: float = HANDOFF_INTERVAL_SECONDS,
     rate_limits: Mapping[str, tuple[float, float]] = RATE_LIMITS,
     clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
@@ -92,6 +100,7 @@ def create_app(
         receipt_hasher: the slow hash for report receipt codes; tests pass a cheap one.
         timer_interval: seconds between checks for timed-out waits and expired sessions.
         outbox_interval: seconds between checks for queued provider deliveries.
+        handoff_interval: seconds between rounds of offers, escalations and after-hours.
         rate_limits: per channel, the gaps between deliveries (overall, per recipient).
         clock: the time source for stores and timers (tests move a fake one).
     """
@@ -104,6 +113,7 @@ def create_app(
     channels: dict[str, Channel] = {WebChatChannel.name: app[WEBCHAT]}
     app[CHANNELS] = channels
     app[BACKGROUND] = BackgroundWork()
+    app[EVENTS] = EventHub()
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
@@ -115,6 +125,32 @@ def create_app(
             await resources.seed_if_empty(load_demo_directory())
             reports = ReportStore(sessions, app[KEYRING], receipt_hasher, clock=clock)
             deletions = DeletionQueue(sessions, clock=clock)
+            audit = AuditLog(sessions, clock=clock)
+            handoffs = HandoffStore(sessions, app[KEYRING], clock=clock)
+            presence = PresenceStore(sessions, clock=clock)
+            conversation_service = ConversationService(
+                conversations,
+                Pseudonymizer.from_keyring(app[KEYRING]),
+                app[SCRIPT],
+                resources=resources,
+                reports=reports,
+                outbox_channels=OUTBOX_CHANNELS,
+                channels=channels,
+                deletions=deletions,
+                clock=clock,
+            )
+            handoff_service = HandoffService(
+                handoffs=handoffs,
+                presence=presence,
+                conversations=conversation_service,
+                conversation_store=conversations,
+                channels=channels,
+                events=app[EVENTS],
+                audit=audit,
+                settings=settings,
+                clock=clock,
+            )
+            conversation_service.attach_handoffs(handoff_service)
             app[SERVICES] = Services(
                 sessions=sessions,
                 conversations=conversations,
@@ -124,18 +160,11 @@ def create_app(
                 reports=reports,
                 resources=resources,
                 users=UserStore(sessions, password_hasher, clock=clock),
-                audit=AuditLog(sessions, clock=clock),
-                conversation_service=ConversationService(
-                    conversations,
-                    Pseudonymizer.from_keyring(app[KEYRING]),
-                    app[SCRIPT],
-                    resources=resources,
-                    reports=reports,
-                    outbox_channels=OUTBOX_CHANNELS,
-                    channels=channels,
-                    deletions=deletions,
-                    clock=clock,
-                ),
+                audit=audit,
+                handoffs=handoffs,
+                presence=presence,
+                conversation_service=conversation_service,
+                handoff_service=handoff_service,
             )
             yield
         finally:
@@ -179,6 +208,13 @@ def create_app(
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def handoff_worker(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_run_handoffs(app, handoff_interval))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def timers(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_run_timers(app, timer_interval))
         yield
@@ -191,9 +227,15 @@ def create_app(
     app.cleanup_ctx.append(providers)
     app.cleanup_ctx.append(timers)
     app.cleanup_ctx.append(outbox)
+    app.cleanup_ctx.append(handoff_worker)
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_close_websockets)
     app.router.add_routes(_routes(app))
+    app.router.add_routes(
+        handoff_api.routes(
+            lambda: app[SERVICES].handoff_service, lambda: app[SERVICES].presence, app[EVENTS]
+        )
+    )
     app.router.add_static(webchat.STATIC_PREFIX, webchat.PACKAGE_DIR / "static")
     return app
 
@@ -257,6 +299,7 @@ def _routes(app: web.Application) -> list[web.RouteDef]:
 
 
 async def _run_timers(app: web.Application, interval: float) -> None:
+    channels: dict[str, Channel] = app[CHANNELS]
     """Fire due timers forever; one bad delivery must not stop the others."""
     while True:
         await asyncio.sleep(interval)
@@ -266,16 +309,17 @@ async def _run_timers(app: web.Application, interval: float) -> None:
             logger.exception("timer worker: could not fire due timers")
             continue
         for delivery in deliveries:
-            channel = app[CHANNELS].get(delivery.channel)
-            if channel is None:
-                continue
-            try:
-                for reply in delivery.outcome.replies:
-                    await channel.send(delivery.address, OutboundMessage(reply.text, reply.options))
-                if delivery.outcome.ended:
-                    await channel.conversation_ended(delivery.address)
-            except RecipientGone:
-                pass  # the page was closed: nothing to deliver to, nothing to keep
+            await deliver(delivery, channels)
+
+
+async def _run_handoffs(app: web.Application, interval: float) -> None:
+    """Offer, escalate and give up on waiting handoffs forever; survive a bad round."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await app[SERVICES].handoff_service.tick()
+        except Exception:  # the worker must survive a database hiccup
+            logger.exception("handoff worker: a round failed")
 
 
 async def _close_websockets(app: web.Application) -> None:

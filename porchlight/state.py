@@ -19,11 +19,15 @@ from channels.twilio.channel import TwilioMessaging
 from channels.webchat.channel import WebChatChannel
 from config import Settings
 from crypto import KeyRing
+from handoff.events import EventHub
+from handoff.service import HandoffService
 from storage.audit import AuditLog
 from storage.conversations import ConversationStore
 from storage.engine import SessionFactory
+from storage.handoffs import HandoffStore
 from storage.inbound import InboundLedger
 from storage.outbox import DeletionQueue, OutboxStore
+from storage.presence import PresenceStore
 from storage.reports import ReportStore
 from storage.resources import ResourceStore
 from storage.users import UserStore
@@ -42,7 +46,10 @@ class Services:
     resources: ResourceStore
     users: UserStore
     audit: AuditLog
+    handoffs: HandoffStore
+    presence: PresenceStore
     conversation_service: ConversationService
+    handoff_service: HandoffService
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -54,3 +61,4 @@ BACKGROUND = web.AppKey("background", BackgroundWork)
 TWILIO = web.AppKey("twilio", TwilioMessaging)
 TELEGRAM_BOT = web.AppKey("telegram_bot", Bot)
 SERVICES = web.AppKey("services", Services)
+EVENTS = web.AppKey("events", EventHub)

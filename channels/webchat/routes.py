@@ -78,6 +78,8 @@ async def websocket(
                 break
             for reply in outcome.replies:
                 await channel.send(address, OutboundMessage(reply.text, reply.options))
+            for status in outcome.status:
+                await channel.send_frame(address, status)
             if outcome.ended:
                 await channel.conversation_ended(address)
     except RecipientGone:

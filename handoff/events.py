@@ -1,0 +1,72 @@
+"""Live events for open dashboards, delivered over the ``/api/v1/events`` websocket.
+
+Events never carry content: they say *that* something happened ("a message arrived in
+handoff X", "1 conversation waiting (high priority)") and the dashboard fetches what it is
+allowed to see through the API, which checks roles and writes the audit log. So an event
+shown by mistake, or a notification on a locked screen, reveals nothing.
+
+This hub delivers within one process; several instances need a shared channel (issue #8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+# A dashboard that stops reading must not make the service hold events for ever.
+QUEUE_LIMIT = 200
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One open dashboard: the account it belongs to and its pending events."""
+
+    user_id: str
+    role: str
+    events: asyncio.Queue[dict[str, Any]] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE_LIMIT)
+    )
+
+
+class EventHub:
+    """Fan-out of events to dashboards, by account or by role."""
+
+    def __init__(self) -> None:
+        self._subscriptions: set[Subscription] = set()
+
+    @contextlib.contextmanager
+    def subscribe(self, user_id: str, role: str) -> Iterator[Subscription]:
+        """Receive events for as long as the ``with`` block lasts."""
+        subscription = Subscription(user_id, role)
+        self._subscriptions.add(subscription)
+        try:
+            yield subscription
+        finally:
+            self._subscriptions.discard(subscription)
+
+    def to_user(self, user_id: str, event: dict[str, Any]) -> None:
+        """Tell every dashboard one account has open."""
+        self._send(event, lambda s: s.user_id == user_id)
+
+    def to_roles(self, roles: tuple[str, ...], event: dict[str, Any]) -> None:
+        """Tell every dashboard of accounts with these roles."""
+        self._send(event, lambda s: s.role in roles)
+
+    def connected(self, user_id: str) -> bool:
+        """Whether this account has a dashboard open here."""
+        return any(s.user_id == user_id for s in self._subscriptions)
+
+    def _send(self, event: dict[str, Any], wanted: Any) -> None:
+        for subscription in list(self._subscriptions):
+            if not wanted(subscription):
+                continue
+            try:
+                subscription.events.put_nowait(event)
+            except asyncio.QueueFull:
+                logger.warning("events: a dashboard is not reading; dropped one event")
