@@ -188,6 +188,26 @@
     return restart;
   }
 
+  // One line for the place in line, updated in place as the queue moves, so waiting does
+  // not fill the screen with "You are number 3… number 2…".
+  var placeInLine = null;
+
+  function showPlaceInLine(text) {
+    if (text === null) {
+      if (placeInLine) placeInLine.remove();
+      placeInLine = null;
+      return;
+    }
+    if (!placeInLine) {
+      placeInLine = document.createElement("p");
+      placeInLine.className = "system waiting";
+      placeInLine.setAttribute("role", "status");
+      transcript.appendChild(placeInLine);
+    }
+    placeInLine.textContent = text;
+    scrollToEnd();
+  }
+
   function setComposerEnabled(enabled) {
     input.disabled = !enabled;
     sendButton.disabled = !enabled;
@@ -221,10 +241,14 @@
   function receive(frame) {
     if (leaving || !frame || typeof frame !== "object") return;
     if (frame.type === "message" && typeof frame.text === "string") {
-      addBubble(frame.text, "bot");
+      addBubble(frame.text, frame.from === "advocate" ? "advocate" : "bot");
       if (Array.isArray(frame.options) && frame.options.length) addOptions(frame.options);
+    } else if (frame.type === "status" && frame.state === "waiting" &&
+               typeof frame.text === "string") {
+      showPlaceInLine(frame.text);
     } else if ((frame.type === "status" || frame.type === "error") &&
                typeof frame.text === "string") {
+      if (frame.type === "status") showPlaceInLine(null);
       addSystemLine(frame.text, false);
     } else if (frame.type === "closed") {
       endChat("This chat has ended.");
