@@ -13,6 +13,7 @@ import contextlib
 import functools
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -21,6 +22,8 @@ from handoff import auth
 from handoff.events import EventHub
 from handoff.safe_window import OutsideSafeWindow
 from handoff.service import OUTCOMES, HandoffService, InvalidRequest, NotAllowed
+from storage.audit import Actor, AuditLog
+from storage.canned import CannedResponseStore, InvalidCannedResponse
 from storage.conversations import StoredMessage
 from storage.handoffs import (
     CapacityReached,
@@ -79,9 +82,11 @@ def answers(handler: Handler) -> Handler:
 def routes(
     service: Callable[[], HandoffService],
     presence: Callable[[], PresenceStore],
+    canned: Callable[[], CannedResponseStore],
+    audit: Callable[[], AuditLog],
     events: EventHub,
 ) -> list[web.RouteDef]:
-    """The handoff routes; ``service`` and ``presence`` are built at start-up, so looked up."""
+    """The handoff routes; the stores are built at start-up, so they are looked up."""
 
     @answers
     async def list_handoffs(request: web.Request) -> web.StreamResponse:
@@ -188,6 +193,33 @@ def routes(
         await auth.current_account(request)
         return web.json_response(list(OUTCOMES))
 
+    async def list_canned(request: web.Request) -> web.StreamResponse:
+        await auth.current_account(request)
+        language = request.query.get("language")
+        return web.json_response([asdict(c) for c in await canned().list(language)])
+
+    async def add_canned(request: web.Request) -> web.StreamResponse:
+        account = await auth.require_role(request, "admin")
+        body = await _json_body(request)
+        try:
+            added = await canned().add(
+                language=_string(body, "language"),
+                title=_string(body, "title"),
+                body=_string(body, "text"),
+            )
+        except (InvalidCannedResponse, InvalidRequest) as exc:
+            raise json_error(400, "invalid", str(exc)) from None
+        await audit().record(Actor(account.id, account.username), "canned_added", added.id)
+        return web.json_response(asdict(added), status=201)
+
+    async def remove_canned(request: web.Request) -> web.StreamResponse:
+        account = await auth.require_role(request, "admin")
+        canned_id = request.match_info["id"]
+        if not await canned().remove(canned_id):
+            raise json_error(404, "not_found", "No such canned response.")
+        await audit().record(Actor(account.id, account.username), "canned_removed", canned_id)
+        return web.Response(status=204)
+
     async def event_socket(request: web.Request) -> web.StreamResponse:
         account = await auth.current_account(request)
         socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=4096)
@@ -211,6 +243,9 @@ def routes(
         web.put(f"{PREFIX}/me/availability", availability),
         web.get(f"{PREFIX}/advocates", advocates),
         web.get(f"{PREFIX}/outcomes", outcomes),
+        web.get(f"{PREFIX}/canned-responses", list_canned),
+        web.post(f"{PREFIX}/canned-responses", add_canned),
+        web.delete(f"{PREFIX}/canned-responses/{{id}}", remove_canned),
         web.get(f"{PREFIX}/events", event_socket),
     ]
 

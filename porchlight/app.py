@@ -29,6 +29,7 @@ from config import Settings
 from crypto import KeyRing, Pseudonymizer, ReceiptHasher
 from handoff import api as handoff_api
 from handoff.auth import setup_auth
+from handoff.canned import shipped_canned_responses
 from handoff.events import EventHub
 from handoff.service import HandoffService
 from porchlight.state import (
@@ -46,6 +47,7 @@ from porchlight.state import (
 )
 from porchlight.web import add_security_headers
 from storage.audit import AuditLog
+from storage.canned import CannedResponseStore
 from storage.conversations import ConversationStore
 from storage.engine import (
     create_engine,
@@ -128,6 +130,8 @@ def create_app(
             audit = AuditLog(sessions, clock=clock)
             handoffs = HandoffStore(sessions, app[KEYRING], clock=clock)
             presence = PresenceStore(sessions, clock=clock)
+            canned = CannedResponseStore(sessions, clock=clock)
+            await canned.seed_if_empty(shipped_canned_responses())
             conversation_service = ConversationService(
                 conversations,
                 Pseudonymizer.from_keyring(app[KEYRING]),
@@ -163,6 +167,7 @@ def create_app(
                 audit=audit,
                 handoffs=handoffs,
                 presence=presence,
+                canned=canned,
                 conversation_service=conversation_service,
                 handoff_service=handoff_service,
             )
@@ -233,7 +238,11 @@ def create_app(
     app.router.add_routes(_routes(app))
     app.router.add_routes(
         handoff_api.routes(
-            lambda: app[SERVICES].handoff_service, lambda: app[SERVICES].presence, app[EVENTS]
+            lambda: app[SERVICES].handoff_service,
+            lambda: app[SERVICES].presence,
+            lambda: app[SERVICES].canned,
+            lambda: app[SERVICES].audit,
+            app[EVENTS],
         )
     )
     app.router.add_static(webchat.STATIC_PREFIX, webchat.PACKAGE_DIR / "static")

@@ -22,6 +22,7 @@ from crypto import KeyRing
 from handoff.events import EventHub
 from handoff.service import HandoffService
 from storage.audit import AuditLog
+from storage.canned import CannedResponseStore
 from storage.conversations import ConversationStore
 from storage.engine import SessionFactory
 from storage.handoffs import HandoffStore
@@ -48,6 +49,7 @@ class Services:
     audit: AuditLog
     handoffs: HandoffStore
     presence: PresenceStore
+    canned: CannedResponseStore
     conversation_service: ConversationService
     handoff_service: HandoffService
 
