@@ -28,6 +28,7 @@ from channels.webchat.channel import WebChatChannel
 from config import Settings
 from crypto import KeyRing, Pseudonymizer, ReceiptHasher
 from handoff import api as handoff_api
+from handoff import dashboard
 from handoff.auth import setup_auth
 from handoff.canned import shipped_canned_responses
 from handoff.events import EventHub
@@ -245,7 +246,9 @@ def create_app(
             app[EVENTS],
         )
     )
+    app.router.add_routes(dashboard.routes(lambda: app[SERVICES].presence))
     app.router.add_static(webchat.STATIC_PREFIX, webchat.PACKAGE_DIR / "static")
+    app.router.add_static(dashboard.STATIC_PREFIX, dashboard.PACKAGE_DIR / "static")
     return app
 
 
