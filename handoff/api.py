@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 
 from handoff import auth
 from handoff.events import EventHub
+from handoff.openapi import document as openapi_document
 from handoff.safe_window import OutsideSafeWindow
 from handoff.service import OUTCOMES, HandoffService, InvalidRequest, NotAllowed
 from storage.audit import Actor, AuditLog
@@ -220,6 +221,9 @@ def routes(
         await audit().record(Actor(account.id, account.username), "canned_removed", canned_id)
         return web.Response(status=204)
 
+    async def openapi(_request: web.Request) -> web.StreamResponse:
+        return web.json_response(openapi_document())
+
     async def event_socket(request: web.Request) -> web.StreamResponse:
         account = await auth.current_account(request)
         socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=4096)
@@ -247,6 +251,7 @@ def routes(
         web.post(f"{PREFIX}/canned-responses", add_canned),
         web.delete(f"{PREFIX}/canned-responses/{{id}}", remove_canned),
         web.get(f"{PREFIX}/events", event_socket),
+        web.get(f"{PREFIX}/openapi.json", openapi),
     ]
 
 

@@ -1,0 +1,257 @@
+"""The OpenAPI 3.1 document for ``/api/v1``, served at ``/api/v1/openapi.json``.
+
+Written by hand, next to the routes, and checked by a test against the routes the app really
+registers, so it cannot drift: a route without a description here fails the suite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handoff.service import OUTCOMES
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _op(
+    summary: str,
+    ok: str,
+    *,
+    body: dict[str, Any] | None = None,
+    response: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    unsafe: bool = False,
+    public: bool = False,
+) -> dict[str, Any]:
+    responses: dict[str, Any] = {ok: {"description": "Success"}}
+    if response is not None:
+        responses[ok].update(_json(response))
+    if not public:
+        responses["401"] = {"description": "Not signed in", **_json(_ERROR)}
+    if unsafe:
+        responses["403"] = {"description": "Missing or wrong X-CSRF-Token", **_json(_ERROR)}
+    for status, why in (errors or {}).items():
+        responses[status] = {"description": why, **_json(_ERROR)}
+    operation: dict[str, Any] = {"summary": summary, "responses": responses}
+    if body is not None:
+        operation["requestBody"] = {"required": True, **_json(body)}
+    if public:
+        operation["security"] = []
+    return operation
+
+
+def _object(**properties: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties}
+
+
+_STRING = {"type": "string"}
+_HANDOFF = {"$ref": "#/components/schemas/Handoff"}
+_HANDOFF_ERRORS = {"403": "Someone else holds it", "404": "No such conversation"}
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/api/v1/session": {
+        "post": _op(
+            "Sign in (answers the CSRF token to send on every change)",
+            "200",
+            body=_object(username=_STRING, password=_STRING, totp=_STRING),
+            response=_object(csrf_token=_STRING, user={"$ref": "#/components/schemas/User"}),
+            errors={"400": "Malformed body", "429": "Locked after repeated failures"},
+            public=True,
+        ),
+        "delete": _op("Sign out", "204", unsafe=True),
+    },
+    "/api/v1/me": {
+        "get": _op("The signed-in account", "200", response={"$ref": "#/components/schemas/User"})
+    },
+    "/api/v1/me/totp": {
+        "post": _op(
+            "Start two-factor enrolment",
+            "200",
+            response=_object(secret=_STRING, otpauth_uri=_STRING, qr_svg=_STRING),
+            unsafe=True,
+        )
+    },
+    "/api/v1/me/totp/confirm": {
+        "post": _op(
+            "Finish two-factor enrolment with a current code",
+            "200",
+            body=_object(code=_STRING),
+            errors={"400": "Wrong code"},
+            unsafe=True,
+        )
+    },
+    "/api/v1/me/availability": {
+        "put": _op(
+            "Go on or off call",
+            "200",
+            body=_object(available={"type": "boolean"}),
+            response=_object(available={"type": "boolean"}),
+            unsafe=True,
+        )
+    },
+    "/api/v1/handoffs": {
+        "get": _op(
+            "The queue (most urgent first), what you hold, and what recently ended",
+            "200",
+            response={"type": "array", "items": _HANDOFF},
+        )
+    },
+    "/api/v1/handoffs/{id}": {
+        "get": _op(
+            "One handoff with the script's summary (never an address)",
+            "200",
+            response=_HANDOFF,
+            errors=_HANDOFF_ERRORS,
+        )
+    },
+    "/api/v1/handoffs/{id}/claim": {
+        "post": _op(
+            "Claim a waiting conversation; exactly one of simultaneous claims wins",
+            "200",
+            response=_HANDOFF,
+            errors={
+                "409": "Someone else holds it, or you hold as many as allowed",
+                "410": "It is over (the contact left or nobody answered in time)",
+            },
+            unsafe=True,
+        )
+    },
+    "/api/v1/handoffs/{id}/messages": {
+        "get": _op(
+            "The transcript (after=N for messages after sequence N); full reads are audited",
+            "200",
+            response=_object(
+                status=_STRING,
+                messages={"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
+            ),
+            errors=_HANDOFF_ERRORS,
+        ),
+        "post": _op(
+            "Send a message to the contact",
+            "201",
+            body=_object(text=_STRING),
+            errors={
+                **_HANDOFF_ERRORS,
+                "400": "Empty or too long",
+                "409": "Outside the contact's safe-contact window (the message says when)",
+                "410": "The contact left: nothing can be sent",
+            },
+            unsafe=True,
+        ),
+    },
+    "/api/v1/handoffs/{id}/close": {
+        "post": _op(
+            "Close with an outcome; a last message is sent only if given",
+            "200",
+            body=_object(outcome={"enum": list(OUTCOMES)}, message=_STRING),
+            response=_HANDOFF,
+            errors={**_HANDOFF_ERRORS, "400": "Unknown outcome", "410": "Already over"},
+            unsafe=True,
+        )
+    },
+    "/api/v1/handoffs/{id}/transfer": {
+        "post": _op(
+            "Warm transfer to another available advocate, with a note",
+            "200",
+            body=_object(to=_STRING, note=_STRING),
+            errors={**_HANDOFF_ERRORS, "400": "Not an available advocate with room"},
+            unsafe=True,
+        )
+    },
+    "/api/v1/handoffs/{id}/notes": {
+        "get": _op("Private notes (encrypted at rest)", "200", errors=_HANDOFF_ERRORS),
+        "post": _op(
+            "Add a private note",
+            "201",
+            body=_object(text=_STRING),
+            errors={**_HANDOFF_ERRORS, "400": "Empty or too long"},
+            unsafe=True,
+        ),
+    },
+    "/api/v1/advocates": {"get": _op("Accounts and whether each is available now", "200")},
+    "/api/v1/outcomes": {"get": _op("The outcome tags a conversation can close with", "200")},
+    "/api/v1/canned-responses": {
+        "get": _op("Canned responses (language=xx to filter)", "200"),
+        "post": _op(
+            "Add a canned response (admins)",
+            "201",
+            body=_object(language=_STRING, title=_STRING, text=_STRING),
+            errors={"400": "Invalid", "403": "Admins only"},
+            unsafe=True,
+        ),
+    },
+    "/api/v1/canned-responses/{id}": {
+        "delete": _op(
+            "Remove a canned response (admins)",
+            "204",
+            errors={"403": "Admins only", "404": "No such response"},
+            unsafe=True,
+        )
+    },
+    "/api/v1/events": {
+        "get": _op(
+            "Websocket of live events (no content: queue, offer, message, contact_left, "
+            'transferred, escalated, availability); send {"type":"heartbeat"} every 30 s',
+            "101",
+        )
+    },
+    "/api/v1/openapi.json": {"get": _op("This document", "200", public=True)},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _object(error=_STRING, message=_STRING),
+    "User": _object(
+        id=_STRING,
+        username=_STRING,
+        role={"enum": ["advocate", "admin"]},
+        totp_enrolled={"type": "boolean"},
+        totp_enrolment_required={"type": "boolean"},
+    ),
+    "Handoff": _object(
+        id=_STRING,
+        status={"enum": ["waiting", "claimed", "closed", "left", "unanswered"]},
+        priority={"enum": ["high", "normal"]},
+        channel={"enum": ["webchat", "sms", "whatsapp", "telegram"]},
+        alias={"type": "string", "examples": ["Contact 7F3A"]},
+        waiting_since={"type": "string", "format": "date-time"},
+        position={"type": ["integer", "null"]},
+        mine={"type": "boolean"},
+        offered_to_me={"type": "boolean"},
+        outcome={"type": ["string", "null"]},
+        summary={"type": ["object", "null"]},
+    ),
+    "Message": _object(
+        seq={"type": "integer"},
+        **{"from": {"enum": ["person", "bot", "advocate"]}},
+        text=_STRING,
+        at={"type": "string", "format": "date-time"},
+    ),
+}
+
+
+def document() -> dict[str, Any]:
+    """The whole OpenAPI document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Porchlight dashboard API",
+            "version": "1",
+            "description": (
+                "Used by the advocates' dashboard. Sign in with POST /api/v1/session; send "
+                "the session cookie and, on every POST/PUT/DELETE, the X-CSRF-Token it "
+                'answered. Errors are {"error": code, "message": text}.'
+            ),
+        },
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "porchlight_session"}
+            },
+        },
+        "security": [{"session": []}],
+        "paths": PATHS,
+    }
