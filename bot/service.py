@@ -268,7 +268,7 @@ class ConversationService:
                 status=ACTIVE,
                 messages=[NewMessage("out", "advocate", text)],
                 timer_due_at=state.next_timer(),
-                outbox=[OutboundMessage(text).to_json()] if queued else (),
+                outbox=[OutboundMessage(text, safe_window_only=True).to_json()] if queued else (),
             )
             return AdvocateDelivery(conversation.channel, conversation.reply_address, queued)
 
@@ -288,7 +288,9 @@ class ConversationService:
                 flow_state=state.to_dict(),
                 status=ENDED,
                 messages=said,
-                outbox=[OutboundMessage(farewell).to_json()] if farewell and queued else (),
+                outbox=[OutboundMessage(farewell, safe_window_only=True).to_json()]
+                if farewell and queued
+                else (),
             )
             return AdvocateDelivery(conversation.channel, conversation.reply_address, queued)
 

@@ -69,18 +69,24 @@ class OutboundMessage:
 
     text: str
     options: Sequence[ReplyOption] = field(default_factory=tuple)
+    # Not an answer to what the person just said (an advocate wrote): it may only leave
+    # inside the safe-contact window the person gave, even when a retry runs late.
+    safe_window_only: bool = False
 
     def to_json(self) -> str:
         """The form queued (encrypted) in the outbox; each channel renders it its own way."""
         options = [{"label": o.label, "value": o.value} for o in self.options]
-        return json.dumps({"text": self.text, "options": options}, ensure_ascii=False)
+        payload: dict[str, Any] = {"text": self.text, "options": options}
+        if self.safe_window_only:
+            payload["safe_window_only"] = True
+        return json.dumps(payload, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, data: str) -> OutboundMessage:
         """Rebuild a queued message."""
         decoded = json.loads(data)
         options = tuple(ReplyOption(o["label"], o["value"]) for o in decoded.get("options", []))
-        return cls(decoded["text"], options)
+        return cls(decoded["text"], options, bool(decoded.get("safe_window_only", False)))
 
 
 class Channel(ABC):

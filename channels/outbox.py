@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
+from bot.safe_window import next_safe_moment
 from channels.base import Channel, DeliveryError, OutboundMessage, RecipientGone
 from storage.conversations import ConversationStore
 from storage.models import utcnow
@@ -74,8 +75,10 @@ class OutboxWorker:
         clock: Callable[[], datetime] = utcnow,
         limiter: RateLimiter | None = None,
         deletions: DeletionQueue | None = None,
+        timezone: str = "UTC",
     ) -> None:
         self._outbox = outbox
+        self._timezone = timezone  # the zone safe-contact windows are given in
         self._deletions = deletions
         self._limiter = limiter or RateLimiter()
         self._conversations = conversations
@@ -128,14 +131,31 @@ class OutboxWorker:
                 logger.exception("outbox: delivery round failed")
             await asyncio.sleep(interval)
 
+    async def _held_for_safe_window(self, delivery: Delivery) -> bool:
+        """Keep an advocate's message until the person's safe-contact window opens."""
+        try:
+            conversation = await self._conversations.get(delivery.conversation_id)
+        except LookupError:
+            await self._outbox.mark_failed(delivery.id, "the conversation is gone")
+            return True
+        results = dict(conversation.flow_state.get("results") or {})
+        opening = next_safe_moment(results, self._clock(), self._timezone)
+        if opening is None:
+            return False
+        logger.info("outbox: a message waits for the person's safe-contact window")
+        await self._outbox.retry_later(delivery.id, opening, "outside the safe-contact window")
+        return True
+
     async def _deliver(self, delivery: Delivery) -> None:
         channel = self._channels.get(delivery.channel)
         if channel is None:
             await self._outbox.mark_failed(delivery.id, f"no channel {delivery.channel!r}")
             return
+        message = OutboundMessage.from_json(delivery.payload)
+        if message.safe_window_only and await self._held_for_safe_window(delivery):
+            return
         await self._limiter.wait_turn(delivery.channel, delivery.address)
         try:
-            message = OutboundMessage.from_json(delivery.payload)
             provider_id = await channel.send(delivery.address, message)
         except RecipientGone as exc:
             logger.info("outbox: recipient on %s is gone; wiping", delivery.channel)

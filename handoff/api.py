@@ -21,7 +21,7 @@ from aiohttp import WSMsgType, web
 from handoff import auth
 from handoff.events import EventHub
 from handoff.openapi import document as openapi_document
-from handoff.safe_window import OutsideSafeWindow
+from bot.safe_window import OutsideSafeWindow
 from handoff.service import OUTCOMES, HandoffService, InvalidRequest, NotAllowed
 from storage.audit import Actor, AuditLog
 from storage.canned import CannedResponseStore, InvalidCannedResponse

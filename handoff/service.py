@@ -28,7 +28,7 @@ from channels.base import Channel, OutboundMessage, RecipientGone
 from channels.webchat.channel import WebChatChannel
 from config import Settings
 from handoff.events import EventHub
-from handoff.safe_window import SAFE_WINDOW_RESULT, check_safe_to_send
+from bot.safe_window import SAFE_WINDOW_RESULT, check_safe_to_send
 from storage.audit import SYSTEM, Actor, AuditLog
 from storage.conversations import ConversationStore, ConversationView, StoredMessage
 from storage.handoffs import (

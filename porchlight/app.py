@@ -207,6 +207,7 @@ def create_app(
             clock=clock,
             limiter=RateLimiter(rate_limits),
             deletions=app[SERVICES].deletions,
+            timezone=settings.timezone,
         )
         task = asyncio.create_task(worker.run(outbox_interval))
         yield

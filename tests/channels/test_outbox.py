@@ -163,3 +163,42 @@ async def test_the_rate_limiter_spaces_a_recipient_and_a_channel() -> None:
     await limiter.wait_turn("sms", "+1")  # same person again: their 2 s gap
     await limiter.wait_turn("web", "x")  # unlimited channel
     assert slept == [0.5, 1.5]
+
+
+async def test_an_advocates_message_waits_for_the_safe_contact_window(
+    sessions: SessionFactory, keyring: KeyRing, clock: FakeClock
+) -> None:
+    # The person said evenings (17:00-22:00); a retry ran past the window's end.
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    view = await conversations.start_conversation(
+        channel="sms",
+        pseudonym="p" * 64,
+        reply_address="+15550104417",
+        script="s",
+        flow_state={"results": {"safe_window": "17:00-22:00"}},
+    )
+    held = OutboundMessage("Are you free to talk?", safe_window_only=True)
+    answer = OutboundMessage("Thanks, noted.")  # answers the person: not held
+    await conversations.record_turn(
+        view.id,
+        flow_state={"results": {"safe_window": "17:00-22:00"}},
+        status=ACTIVE,
+        messages=[],
+        outbox=[answer.to_json(), held.to_json()],
+    )
+    channel = RecordingChannel()
+    worker = OutboxWorker(
+        OutboxStore(sessions, keyring, clock=clock),
+        conversations,
+        {"sms": channel},
+        clock=clock,
+        limiter=NO_LIMITS,
+    )
+    await worker.deliver_due()  # 02:00 UTC
+    assert [text for _, text in channel.sent] == ["Thanks, noted."]
+    clock.advance(hours=14, minutes=59)  # 16:59: still closed
+    await worker.deliver_due()
+    assert len(channel.sent) == 1
+    clock.advance(minutes=1)  # 17:00: the window opens
+    await worker.deliver_due()
+    assert [text for _, text in channel.sent] == ["Thanks, noted.", "Are you free to talk?"]

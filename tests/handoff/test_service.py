@@ -20,7 +20,7 @@ from channels.base import InboundMessage
 from config import Settings
 from crypto import KeyRing, Pseudonymizer
 from handoff.events import EventHub
-from handoff.safe_window import OutsideSafeWindow
+from bot.safe_window import OutsideSafeWindow
 from handoff.service import HandoffService, InvalidRequest, NotAllowed, notification_text
 from storage.audit import AuditLog
 from storage.conversations import ConversationStore

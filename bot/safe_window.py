@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 SAFE_WINDOW_RESULT = "safe_window"
@@ -68,3 +68,25 @@ def check_safe_to_send(results: dict[str, str], now: datetime, zone: str) -> Non
             f"The contact said it is safe to write only between {window.describe()} "
             f"({zone}); it is {local:%H:%M} now. Your message was not sent."
         )
+
+
+def next_safe_moment(results: dict[str, str], now: datetime, zone: str) -> datetime | None:
+    """When a held message may go: None if now is fine, else the window's next opening.
+
+    Returns None too for an unreadable window's "never": the caller must not send then
+    either, so it gets ``now + 1 day`` to look again rather than a send.
+    """
+    window = parse_window(results.get(SAFE_WINDOW_RESULT))
+    if window is None:
+        return None
+    local = now.astimezone(ZoneInfo(zone))
+    if window.start != window.end and window.contains(local.time().replace(tzinfo=None)):
+        return None
+    if window.start == window.end:
+        return now + timedelta(days=1)
+    opening = local.replace(
+        hour=window.start.hour, minute=window.start.minute, second=0, microsecond=0
+    )
+    if opening <= local:
+        opening += timedelta(days=1)
+    return opening.astimezone(now.tzinfo)
