@@ -76,7 +76,10 @@ class OutboxWorker:
         limiter: RateLimiter | None = None,
         deletions: DeletionQueue | None = None,
         timezone: str = "UTC",
+        forget: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
+        # Wipes everything of a person who blocked the bot or opted out at the carrier.
+        self._forget = forget
         self._outbox = outbox
         self._timezone = timezone  # the zone safe-contact windows are given in
         self._deletions = deletions
@@ -88,10 +91,10 @@ class OutboxWorker:
     async def deliver_due(self) -> int:
         """Deliver everything due now, oldest first and in order per conversation."""
         delivered = 0
-        while batch := await self._outbox.claim_due():
+        while batch := await self._outbox.due():
             for delivery in batch:
-                await self._deliver(delivery)
-                delivered += 1
+                if await self._deliver(delivery):
+                    delivered += 1
         return delivered
 
     async def delete_due(self) -> int:
@@ -136,39 +139,48 @@ class OutboxWorker:
         try:
             conversation = await self._conversations.get(delivery.conversation_id)
         except LookupError:
-            await self._outbox.mark_failed(delivery.id, "the conversation is gone")
+            if await self._outbox.start_sending(delivery.id):
+                await self._outbox.mark_failed(delivery.id, "the conversation is gone")
             return True
         results = dict(conversation.flow_state.get("results") or {})
         opening = next_safe_moment(results, self._clock(), self._timezone)
         if opening is None:
             return False
         logger.info("outbox: a message waits for the person's safe-contact window")
-        await self._outbox.retry_later(delivery.id, opening, "outside the safe-contact window")
+        await self._outbox.postpone(delivery.id, opening, "outside the safe-contact window")
         return True
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: Delivery) -> bool:
+        """Hand one row to its provider; False if it was not attempted."""
         channel = self._channels.get(delivery.channel)
         if channel is None:
-            await self._outbox.mark_failed(delivery.id, f"no channel {delivery.channel!r}")
-            return
+            if await self._outbox.start_sending(delivery.id):
+                await self._outbox.mark_failed(delivery.id, f"no channel {delivery.channel!r}")
+            return False
         message = OutboundMessage.from_json(delivery.payload)
         if message.safe_window_only and await self._held_for_safe_window(delivery):
-            return
+            return False
         await self._limiter.wait_turn(delivery.channel, delivery.address)
+        if not await self._outbox.start_sending(delivery.id):
+            return False  # wiped, or another worker took it, while we waited our turn
         try:
             provider_id = await channel.send(delivery.address, message)
         except RecipientGone as exc:
             logger.info("outbox: recipient on %s is gone; wiping", delivery.channel)
             await self._outbox.mark_failed(delivery.id, str(exc)[:200])
-            await self._conversations.wipe(delivery.conversation_id)
+            if self._forget is not None:  # also ends a handoff: the advocate sees it
+                await self._forget(delivery.channel, delivery.address)
+            else:
+                await self._conversations.wipe(delivery.conversation_id)
         except DeliveryError as exc:
             if exc.permanent or delivery.attempts >= MAX_ATTEMPTS:
                 logger.warning("outbox: giving up on a %s delivery: %s", delivery.channel, exc)
                 await self._outbox.mark_failed(delivery.id, str(exc)[:200])
-                return
+                return True
             wait = exc.retry_after if exc.retry_after is not None else backoff(delivery.attempts)
             await self._outbox.retry_later(
                 delivery.id, self._clock() + timedelta(seconds=wait), str(exc)[:200]
             )
         else:
             await self._outbox.mark_sent(delivery.id, provider_id)
+        return True

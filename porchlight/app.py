@@ -208,6 +208,7 @@ def create_app(
             limiter=RateLimiter(rate_limits),
             deletions=app[SERVICES].deletions,
             timezone=settings.timezone,
+            forget=app[SERVICES].conversation_service.forget,
         )
         task = asyncio.create_task(worker.run(outbox_interval))
         yield

@@ -49,11 +49,14 @@ class OutboxStore:
         self._keyring = keyring
         self._clock = clock
 
-    async def claim_due(self, limit: int = 50) -> list[Delivery]:
-        """Mark due rows ``sending`` and return them: per conversation, only the oldest.
+    async def due(self, limit: int = 50) -> list[Delivery]:
+        """Rows due now, per conversation only the oldest; not yet marked as in flight.
 
         A later message of a conversation waits while an earlier one is pending or in
-        flight, so a person never receives step 3 before step 2.
+        flight, so a person never receives step 3 before step 2. Call
+        :meth:`start_sending` just before handing each one to its provider: only that row
+        is then in flight, so a crash leaves at most one delivery unconfirmed, never the
+        whole batch.
         """
         now = self._clock()
         earlier = aliased(OutboxItem)
@@ -88,8 +91,6 @@ class OutboxStore:
                     continue  # shredded: the row is unreadable and will be deleted with it
                 if conversation is None or conversation.reply_address is None:
                     continue
-                row.status = SENDING
-                row.attempts += 1
                 deliveries.append(
                     Delivery(
                         id=row.id,
@@ -100,10 +101,32 @@ class OutboxStore:
                             field_aad("conversations", "reply_address", conversation.id),
                         ),
                         payload=cipher.open_text(row.body, field_aad("outbox", "body", row.id)),
-                        attempts=row.attempts,
+                        attempts=row.attempts + 1,
                     )
                 )
             return deliveries
+
+    async def start_sending(self, item_id: str) -> bool:
+        """Mark one row in flight, right before the provider call; False if taken meanwhile.
+
+        Conditional on the row still being pending, so two workers never send one row.
+        """
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id == item_id, OutboxItem.status == PENDING)
+                .values(status=SENDING, attempts=OutboxItem.attempts + 1)
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    async def postpone(self, item_id: str, at: datetime, reason: str) -> None:
+        """Not to be sent yet (outside the person's safe-contact window): look again at ``at``."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id == item_id, OutboxItem.status == PENDING)
+                .values(next_attempt_at=at, error=reason)
+            )
 
     async def mark_sent(self, item_id: str, provider_id: str | None) -> None:
         """The provider accepted the message."""

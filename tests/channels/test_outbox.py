@@ -78,8 +78,9 @@ async def test_after_a_crash_queued_messages_are_delivered_and_in_flight_ones_no
     conversations = ConversationStore(sessions, keyring, clock=clock)
     await queue(conversations, ["one", "two", "three"])
     before_crash = OutboxStore(sessions, keyring, clock)
-    in_flight = await before_crash.claim_due()
-    assert [d.payload for d in in_flight] == [OutboundMessage("one").to_json()]
+    due = await before_crash.due()
+    assert [d.payload for d in due] == [OutboundMessage("one").to_json()]
+    assert await before_crash.start_sending(due[0].id)
     # The process dies here, before Twilio answers: nobody knows whether "one" went out.
 
     after_restart = OutboxStore(sessions, keyring, clock)
@@ -202,3 +203,22 @@ async def test_an_advocates_message_waits_for_the_safe_contact_window(
     clock.advance(minutes=1)  # 17:00: the window opens
     await worker.deliver_due()
     assert [text for _, text in channel.sent] == ["Thanks, noted.", "Are you free to talk?"]
+
+
+async def test_a_crash_leaves_only_the_row_being_sent_unconfirmed_not_the_whole_batch(
+    sessions: SessionFactory, keyring: KeyRing, clock: FakeClock
+) -> None:
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    for number in range(5):  # five people, so five rows are due at once
+        await queue(conversations, [f"reply {number}"], address=f"+1555010440{number}")
+    store = OutboxStore(sessions, keyring, clock)
+    batch = await store.due()
+    assert len(batch) == 5
+    assert await store.start_sending(batch[0].id)
+    assert not await store.start_sending(batch[0].id)  # never twice
+    # Killed while the first is with the provider.
+    assert await OutboxStore(sessions, keyring, clock).recover_after_crash() == 1
+    channel = RecordingChannel()
+    worker = OutboxWorker(store, conversations, {"sms": channel}, limiter=NO_LIMITS)
+    await worker.deliver_due()
+    assert sorted(text for _, text in channel.sent) == [f"reply {n}" for n in range(1, 5)]
