@@ -79,13 +79,16 @@ class Service:
         }
         self.process: subprocess.Popen[bytes] | None = None
 
-    async def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
+    def spawn(self) -> None:
+        self.process = subprocess.Popen(
             [sys.executable, "-m", "porchlight", "serve"],
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+    async def start(self) -> None:
+        self.spawn()  # returns at once; the wait for readiness below is asynchronous
         async with aiohttp.ClientSession() as http:
             for _ in range(200):
                 try:
