@@ -164,10 +164,11 @@ def _demo(_args: argparse.Namespace) -> int:
             print(
                 "\nPorchlight demo (throwaway data in a temporary folder, deleted on exit)\n"
                 f"  Web chat:   {base}/\n"
+                f"  Dashboard:  {base}/dashboard\n"
                 f"  Health:     {base}/healthz\n"
-                "  Dashboard accounts (the dashboard pages arrive with the handoff work):\n"
-                f"    admin     demo-admin / {logins['admin']}\n"
+                "  Dashboard accounts (admins set up two-factor sign-in at first login):\n"
                 f"    advocate  demo-advocate / {logins['advocate']}\n"
+                f"    admin     demo-admin / {logins['admin']}\n"
                 "Press Ctrl+C to stop.\n",
                 flush=True,
             )
