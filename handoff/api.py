@@ -18,10 +18,10 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from bot.safe_window import OutsideSafeWindow
 from handoff import auth
 from handoff.events import EventHub
 from handoff.openapi import document as openapi_document
-from bot.safe_window import OutsideSafeWindow
 from handoff.service import OUTCOMES, HandoffService, InvalidRequest, NotAllowed
 from storage.audit import Actor, AuditLog
 from storage.canned import CannedResponseStore, InvalidCannedResponse
@@ -130,14 +130,14 @@ def routes(
     @answers
     async def send(request: web.Request) -> web.StreamResponse:
         account = await auth.current_account(request)
-        body = await _json_body(request)
+        body = await json_body(request)
         await service().send(request.match_info["id"], account, _string(body, "text"))
         return web.json_response({"sent": True}, status=201)
 
     @answers
     async def close(request: web.Request) -> web.StreamResponse:
         account = await auth.current_account(request)
-        body = await _json_body(request)
+        body = await json_body(request)
         farewell = body.get("message")
         if farewell is not None and not isinstance(farewell, str):
             raise InvalidRequest("'message' must be a string when given")
@@ -152,7 +152,7 @@ def routes(
     @answers
     async def transfer(request: web.Request) -> web.StreamResponse:
         account = await auth.current_account(request)
-        body = await _json_body(request)
+        body = await json_body(request)
         await service().transfer(
             request.match_info["id"], account, _string(body, "to"), _string(body, "note")
         )
@@ -167,14 +167,14 @@ def routes(
     @answers
     async def add_note(request: web.Request) -> web.StreamResponse:
         account = await auth.current_account(request)
-        body = await _json_body(request)
+        body = await json_body(request)
         note = await service().add_note(request.match_info["id"], account, _string(body, "text"))
         return web.json_response(_note_json(note), status=201)
 
     @answers
     async def availability(request: web.Request) -> web.StreamResponse:
         account = await auth.current_account(request)
-        body = await _json_body(request)
+        body = await json_body(request)
         available = body.get("available")
         if not isinstance(available, bool):
             raise InvalidRequest("'available' must be true or false")
@@ -201,7 +201,7 @@ def routes(
 
     async def add_canned(request: web.Request) -> web.StreamResponse:
         account = await auth.require_role(request, "admin")
-        body = await _json_body(request)
+        body = await json_body(request)
         try:
             added = await canned().add(
                 language=_string(body, "language"),
@@ -325,7 +325,8 @@ def _note_json(note: Note) -> dict[str, Any]:
     }
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, or a clear 400/413: never a half-parsed body."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise json_error(413, "too_large", f"request bodies are limited to {MAX_BODY} bytes")
     try:

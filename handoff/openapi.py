@@ -192,6 +192,46 @@ PATHS: dict[str, dict[str, Any]] = {
             unsafe=True,
         )
     },
+    "/api/v1/rota": {
+        "get": _op(
+            "The weekly rota and overrides (TIMEZONE local times), who is expected on call now "
+            "and who is available now",
+            "200",
+        )
+    },
+    "/api/v1/rota/{user_id}": {
+        "put": _op(
+            "Replace one person's weekly shifts (admins)",
+            "200",
+            body=_object(
+                shifts={
+                    "type": "array",
+                    "items": _object(weekday={"type": "integer"}, start=_STRING, end=_STRING),
+                }
+            ),
+            errors={"400": "Invalid shift", "403": "Admins only"},
+            unsafe=True,
+        )
+    },
+    "/api/v1/rota/overrides": {
+        "post": _op(
+            "Add a one-off override: on call, or off (admins)",
+            "201",
+            body=_object(
+                user_id=_STRING, starts_at=_STRING, ends_at=_STRING, on_call={"type": "boolean"}
+            ),
+            errors={"400": "Invalid override", "403": "Admins only"},
+            unsafe=True,
+        )
+    },
+    "/api/v1/rota/overrides/{id}": {
+        "delete": _op(
+            "Remove an override (admins)",
+            "204",
+            errors={"403": "Admins only", "404": "No such override"},
+            unsafe=True,
+        )
+    },
     "/api/v1/events": {
         "get": _op(
             "Websocket of live events (no content: queue, offer, message, contact_left, "

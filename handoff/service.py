@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.safe_window import SAFE_WINDOW_RESULT, check_safe_to_send
 from bot.service import (
     ConversationService,
     PersonUnavailable,
@@ -28,7 +29,7 @@ from channels.base import Channel, OutboundMessage, RecipientGone
 from channels.webchat.channel import WebChatChannel
 from config import Settings
 from handoff.events import EventHub
-from bot.safe_window import SAFE_WINDOW_RESULT, check_safe_to_send
+from handoff.rota import expected_on_call
 from storage.audit import SYSTEM, Actor, AuditLog
 from storage.conversations import ConversationStore, ConversationView, StoredMessage
 from storage.handoffs import (
@@ -42,7 +43,8 @@ from storage.handoffs import (
     NotHolder,
 )
 from storage.models import utcnow
-from storage.presence import PresenceStore
+from storage.presence import Presence, PresenceStore
+from storage.rota import RotaStore
 from storage.users import Account
 
 logger = logging.getLogger(__name__)
@@ -96,9 +98,11 @@ class HandoffService:
         events: EventHub,
         audit: AuditLog,
         settings: Settings,
+        rota: RotaStore | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._handoffs = handoffs
+        self._rota = rota
         self._presence = presence
         self._conversations = conversations
         self._store = conversation_store
@@ -348,7 +352,20 @@ class HandoffService:
                 seconds=settings.handoff_offer_seconds
             )
             if offer_lapsed:
-                await self._offer(handoff, [p.user_id for p in available if p.role == "advocate"])
+                await self._offer(handoff, await self._offer_order(available))
+
+    async def _offer_order(self, available: Sequence[Presence]) -> list[str]:
+        """Available advocates, those the rota expects on call now first."""
+        advocates = [p.user_id for p in available if p.role == "advocate"]
+        if self._rota is None:
+            return advocates
+        expected = expected_on_call(
+            await self._rota.shifts(),
+            await self._rota.overrides(after=self._clock()),
+            self._clock(),
+            self._settings.timezone,
+        )
+        return sorted(advocates, key=lambda user_id: user_id not in expected)
 
     async def _offer(self, handoff: HandoffView, advocates: list[str]) -> None:
         """Offer to the next advocate who holds nothing and has not been offered it yet."""

@@ -28,7 +28,7 @@ from channels.webchat.channel import WebChatChannel
 from config import Settings
 from crypto import KeyRing, Pseudonymizer, ReceiptHasher
 from handoff import api as handoff_api
-from handoff import dashboard
+from handoff import dashboard, rota_api
 from handoff.auth import setup_auth
 from handoff.canned import shipped_canned_responses
 from handoff.events import EventHub
@@ -63,6 +63,7 @@ from storage.outbox import DeletionQueue, OutboxStore
 from storage.presence import PresenceStore
 from storage.reports import ReportStore
 from storage.resources import ResourceStore
+from storage.rota import RotaStore
 from storage.users import UserStore
 
 logger = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ def create_app(
             handoffs = HandoffStore(sessions, app[KEYRING], clock=clock)
             presence = PresenceStore(sessions, clock=clock)
             canned = CannedResponseStore(sessions, clock=clock)
+            rota = RotaStore(sessions)
             await canned.seed_if_empty(shipped_canned_responses())
             conversation_service = ConversationService(
                 conversations,
@@ -153,6 +155,7 @@ def create_app(
                 events=app[EVENTS],
                 audit=audit,
                 settings=settings,
+                rota=rota,
                 clock=clock,
             )
             conversation_service.attach_handoffs(handoff_service)
@@ -169,6 +172,7 @@ def create_app(
                 handoffs=handoffs,
                 presence=presence,
                 canned=canned,
+                rota=rota,
                 conversation_service=conversation_service,
                 handoff_service=handoff_service,
             )
@@ -246,6 +250,15 @@ def create_app(
             lambda: app[SERVICES].canned,
             lambda: app[SERVICES].audit,
             app[EVENTS],
+        )
+    )
+    app.router.add_routes(
+        rota_api.routes(
+            lambda: app[SERVICES].rota,
+            lambda: app[SERVICES].presence,
+            lambda: app[SERVICES].audit,
+            settings,
+            clock,
         )
     )
     app.router.add_routes(dashboard.routes(lambda: app[SERVICES].presence))

@@ -31,6 +31,7 @@ from storage.outbox import DeletionQueue, OutboxStore
 from storage.presence import PresenceStore
 from storage.reports import ReportStore
 from storage.resources import ResourceStore
+from storage.rota import RotaStore
 from storage.users import UserStore
 
 
@@ -50,6 +51,7 @@ class Services:
     handoffs: HandoffStore
     presence: PresenceStore
     canned: CannedResponseStore
+    rota: RotaStore
     conversation_service: ConversationService
     handoff_service: HandoffService
 

@@ -7,23 +7,13 @@ read exactly what would have been sent; web chat and the HTTP API have their own
 from __future__ import annotations
 
 import asyncio
-import json
-from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from bot.engine import InboundKind
-from bot.script import load_builtin_script
-from bot.service import ConversationService, TurnOutcome
-from channels.base import InboundMessage
-from config import Settings
-from crypto import KeyRing, Pseudonymizer
-from handoff.events import EventHub
 from bot.safe_window import OutsideSafeWindow
-from handoff.service import HandoffService, InvalidRequest, NotAllowed, notification_text
-from storage.audit import AuditLog
-from storage.conversations import ConversationStore
+from crypto import KeyRing
+from handoff.service import InvalidRequest, NotAllowed, notification_text
 from storage.engine import SessionFactory
 from storage.handoffs import (
     CLAIMED,
@@ -34,127 +24,13 @@ from storage.handoffs import (
     CapacityReached,
     HandoffAlreadyClaimed,
     HandoffEnded,
-    HandoffStore,
     NotHolder,
 )
-from storage.models import OutboxItem
-from storage.presence import PresenceStore
 from storage.reports import ReportStore
 from storage.resources import ResourceStore
-from storage.users import Account, UserStore
-from tests.clock import FakeClock
+from storage.users import UserStore
 from tests.factories import make_settings
-
-PHONE = "+15550104417"
-OTHER_PHONE = "+15550104418"
-
-
-@dataclass
-class Rig:
-    clock: FakeClock
-    conversations: ConversationService
-    store: ConversationStore
-    handoffs: HandoffStore
-    presence: PresenceStore
-    service: HandoffService
-    events: EventHub
-    audit: AuditLog
-    users: UserStore
-    sessions: SessionFactory
-    keyring: KeyRing
-
-    async def say(self, text: str, phone: str = PHONE) -> TurnOutcome:
-        kind = InboundKind.TEXT
-        return await self.conversations.handle(
-            InboundMessage(channel="sms", address=phone, kind=kind, text=text)
-        )
-
-    async def ask_for_a_person(self, phone: str = PHONE) -> str:
-        """Hello -> safe to talk -> talk -> 'any time': returns the new handoff's id."""
-        for text in ("hello", "1", "1", "1"):
-            await self.say(text, phone)
-        conversation = await self.store.find_active(
-            "sms", Pseudonymizer.from_keyring(self.keyring).pseudonym("sms", phone)
-        )
-        assert conversation is not None
-        handoff = await self.handoffs.open_for_conversation(conversation.id)
-        assert handoff is not None
-        return handoff.id
-
-    async def advocate(self, name: str, available: bool = True, role: str = "advocate") -> Account:
-        account = await self.users.add_user(username=name, role=role, password="a" * 12)
-        if available:
-            await self.presence.set_available(account.id, True)
-        return account
-
-    async def outbox_texts(self) -> list[str]:
-        async with self.sessions() as session:
-            rows = await session.scalars(select(OutboxItem).order_by(OutboxItem.created_at))
-            ids = [(r.id, r.conversation_id, r.body) for r in rows]
-        texts = []
-        from crypto.cipher import field_aad
-        from storage.conversations import conversation_cipher
-
-        async with self.sessions() as session:
-            for item_id, conversation_id, body in ids:
-                cipher = await conversation_cipher(session, self.keyring, conversation_id)
-                payload = cipher.open_text(body, field_aad("outbox", "body", item_id))
-                texts.append(json.loads(payload)["text"])
-        return texts
-
-
-def build_rig(
-    sessions: SessionFactory,
-    keyring: KeyRing,
-    settings: Settings,
-    resources: ResourceStore,
-    reports: ReportStore,
-    users: UserStore,
-) -> Rig:
-    clock = FakeClock()
-    store = ConversationStore(sessions, keyring, clock=clock)
-    conversations = ConversationService(
-        store,
-        Pseudonymizer.from_keyring(keyring),
-        load_builtin_script("default"),
-        resources=resources,
-        reports=reports,
-        outbox_channels=frozenset({"sms"}),
-        clock=clock,
-    )
-    handoffs = HandoffStore(sessions, keyring, clock=clock)
-    presence = PresenceStore(sessions, clock=clock)
-    events = EventHub()
-    audit = AuditLog(sessions, clock=clock)
-    service = HandoffService(
-        handoffs=handoffs,
-        presence=presence,
-        conversations=conversations,
-        conversation_store=store,
-        channels={},
-        events=events,
-        audit=audit,
-        settings=settings,
-        clock=clock,
-    )
-    conversations.attach_handoffs(service)
-    return Rig(
-        clock, conversations, store, handoffs, presence, service, events, audit, users,
-        sessions, keyring,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def rig(
-    sessions: SessionFactory,
-    keyring: KeyRing,
-    settings: Settings,
-    resource_store: ResourceStore,
-    report_store: ReportStore,
-    user_store: UserStore,
-) -> Rig:
-    return build_rig(sessions, keyring, settings, resource_store, report_store, user_store)
-
+from tests.handoff.conftest import OTHER_PHONE, PHONE, Rig, build_rig
 
 # --- asking for a person ----------------------------------------------------------------
 
@@ -225,13 +101,12 @@ async def test_two_advocates_claiming_at_once_exactly_one_wins(rig: Rig) -> None
 async def test_an_advocate_cannot_hold_more_than_the_cap(
     sessions: SessionFactory,
     keyring: KeyRing,
-    data_dir: object,
-    tmp_path: object,
+    tmp_path: Path,
     resource_store: ResourceStore,
     report_store: ReportStore,
     user_store: UserStore,
 ) -> None:
-    settings = make_settings(tmp_path, advocate_max_conversations=1)  # type: ignore[arg-type]
+    settings = make_settings(tmp_path / "data", advocate_max_conversations=1)
     rig = build_rig(sessions, keyring, settings, resource_store, report_store, user_store)
     ana = await rig.advocate("ana")
     first = await rig.ask_for_a_person(PHONE)
@@ -429,9 +304,7 @@ async def test_offers_go_to_one_available_advocate_then_the_next(rig: Rig) -> No
         await rig.presence.heartbeat(ben.id)
         await rig.service.tick()
         second = (await rig.handoffs.get(handoff_id)).offered_to
-        offers = [
-            e for q in (to_ana, to_ben) for e in _drain(q.events) if e["type"] == "offer"
-        ]
+        offers = [e for q in (to_ana, to_ben) for e in _drain(q.events) if e["type"] == "offer"]
         assert not [e for e in _drain(to_cy.events) if e["type"] == "offer"]
     assert {first, second} == {ana.id, ben.id}
     assert [o["text"] for o in offers] == ["1 conversation waiting"] * 2
@@ -512,4 +385,3 @@ def _drain(queue: asyncio.Queue[dict[str, object]]) -> list[dict[str, object]]:
 
 def test_notification_text_names_no_one() -> None:
     assert notification_text([]) == "0 conversations waiting"
-

@@ -1,0 +1,140 @@
+"""Shared by the handoff tests: a service rig with real stores and an SMS person."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import select
+
+from bot.engine import InboundKind
+from bot.script import load_builtin_script
+from bot.service import ConversationService, TurnOutcome
+from channels.base import InboundMessage
+from config import Settings
+from crypto import KeyRing, Pseudonymizer
+from crypto.cipher import field_aad
+from handoff.events import EventHub
+from handoff.service import HandoffService
+from storage.audit import AuditLog
+from storage.conversations import ConversationStore, conversation_cipher
+from storage.engine import SessionFactory
+from storage.handoffs import HandoffStore
+from storage.models import OutboxItem
+from storage.presence import PresenceStore
+from storage.reports import ReportStore
+from storage.resources import ResourceStore
+from storage.rota import RotaStore
+from storage.users import Account, UserStore
+from tests.clock import FakeClock
+
+PHONE = "+15550104417"
+OTHER_PHONE = "+15550104418"
+
+
+@dataclass
+class Rig:
+    clock: FakeClock
+    conversations: ConversationService
+    store: ConversationStore
+    handoffs: HandoffStore
+    presence: PresenceStore
+    service: HandoffService
+    events: EventHub
+    audit: AuditLog
+    users: UserStore
+    sessions: SessionFactory
+    keyring: KeyRing
+    rota: RotaStore
+
+    async def say(self, text: str, phone: str = PHONE) -> TurnOutcome:
+        kind = InboundKind.TEXT
+        return await self.conversations.handle(
+            InboundMessage(channel="sms", address=phone, kind=kind, text=text)
+        )
+
+    async def ask_for_a_person(self, phone: str = PHONE) -> str:
+        """Hello -> safe to talk -> talk -> 'any time': returns the new handoff's id."""
+        for text in ("hello", "1", "1", "1"):
+            await self.say(text, phone)
+        conversation = await self.store.find_active(
+            "sms", Pseudonymizer.from_keyring(self.keyring).pseudonym("sms", phone)
+        )
+        assert conversation is not None
+        handoff = await self.handoffs.open_for_conversation(conversation.id)
+        assert handoff is not None
+        return handoff.id
+
+    async def advocate(self, name: str, available: bool = True, role: str = "advocate") -> Account:
+        account = await self.users.add_user(username=name, role=role, password="a" * 12)
+        if available:
+            await self.presence.set_available(account.id, True)
+        return account
+
+    async def outbox_texts(self) -> list[str]:
+        async with self.sessions() as session:
+            rows = await session.scalars(select(OutboxItem).order_by(OutboxItem.created_at))
+            ids = [(r.id, r.conversation_id, r.body) for r in rows]
+        texts = []
+        async with self.sessions() as session:
+            for item_id, conversation_id, body in ids:
+                cipher = await conversation_cipher(session, self.keyring, conversation_id)
+                payload = cipher.open_text(body, field_aad("outbox", "body", item_id))
+                texts.append(json.loads(payload)["text"])
+        return texts
+
+
+def build_rig(
+    sessions: SessionFactory,
+    keyring: KeyRing,
+    settings: Settings,
+    resources: ResourceStore,
+    reports: ReportStore,
+    users: UserStore,
+) -> Rig:
+    clock = FakeClock()
+    store = ConversationStore(sessions, keyring, clock=clock)
+    conversations = ConversationService(
+        store,
+        Pseudonymizer.from_keyring(keyring),
+        load_builtin_script("default"),
+        resources=resources,
+        reports=reports,
+        outbox_channels=frozenset({"sms"}),
+        clock=clock,
+    )
+    handoffs = HandoffStore(sessions, keyring, clock=clock)
+    presence = PresenceStore(sessions, clock=clock)
+    events = EventHub()
+    audit = AuditLog(sessions, clock=clock)
+    rota = RotaStore(sessions)
+    service = HandoffService(
+        handoffs=handoffs,
+        presence=presence,
+        conversations=conversations,
+        conversation_store=store,
+        channels={},
+        events=events,
+        audit=audit,
+        settings=settings,
+        rota=rota,
+        clock=clock,
+    )
+    conversations.attach_handoffs(service)
+    return Rig(
+        clock, conversations, store, handoffs, presence, service, events, audit, users,
+        sessions, keyring, rota,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def rig(
+    sessions: SessionFactory,
+    keyring: KeyRing,
+    settings: Settings,
+    resource_store: ResourceStore,
+    report_store: ReportStore,
+    user_store: UserStore,
+) -> Rig:
+    return build_rig(sessions, keyring, settings, resource_store, report_store, user_store)
