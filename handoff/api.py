@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 from bot.safe_window import OutsideSafeWindow
 from handoff import auth
 from handoff.events import EventHub
+from handoff.jsonapi import json_body, json_error
 from handoff.openapi import document as openapi_document
 from handoff.service import OUTCOMES, HandoffService, InvalidRequest, NotAllowed
 from storage.audit import Actor, AuditLog
@@ -39,7 +40,6 @@ from storage.presence import PresenceStore
 from storage.users import Account
 
 PREFIX = "/api/v1"
-MAX_BODY = 16 * 1024
 HEARTBEAT_SECONDS = 30
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -55,15 +55,6 @@ ERRORS: dict[type[Exception], tuple[int, str, str | None]] = {
     OutsideSafeWindow: (409, "outside_safe_window", None),
     InvalidRequest: (400, "invalid", None),
 }
-
-
-def json_error(status: int, code: str, message: str) -> web.HTTPException:
-    """The API's one error shape: ``{"error": code, "message": text}``."""
-    exception = web.HTTPException(
-        text=json.dumps({"error": code, "message": message}), content_type="application/json"
-    )
-    exception.set_status(status)
-    return exception
 
 
 def answers(handler: Handler) -> Handler:
@@ -323,19 +314,6 @@ def _note_json(note: Note) -> dict[str, Any]:
         "text": note.text,
         "at": note.created_at.isoformat(),
     }
-
-
-async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object, or a clear 400/413: never a half-parsed body."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise json_error(413, "too_large", f"request bodies are limited to {MAX_BODY} bytes")
-    try:
-        body = json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError):
-        raise json_error(400, "invalid", "the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise json_error(400, "invalid", "the body must be a JSON object")
-    return body
 
 
 def _string(body: dict[str, Any], name: str) -> str:

@@ -44,10 +44,10 @@ def routes(presence: Callable[[], PresenceStore]) -> list[web.RouteDef]:
     ) -> web.StreamResponse:
         try:
             account = await auth.current_account(request)
-        except web.HTTPUnauthorized:
-            raise web.HTTPFound("/dashboard/login") from None
-        except web.HTTPForbidden:
-            raise web.HTTPFound("/dashboard/two-factor") from None
+        except web.HTTPException as refused:
+            # Not signed in: sign in. Signed in but two-factor still to set up: set it up.
+            target = "/dashboard/two-factor" if refused.status == 403 else "/dashboard/login"
+            raise web.HTTPFound(target) from None
         return render(
             template,
             account=account,

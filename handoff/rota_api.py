@@ -14,7 +14,8 @@ from aiohttp import web
 
 from config import Settings
 from handoff import auth
-from handoff.api import PREFIX, json_body, json_error
+from handoff.api import PREFIX
+from handoff.jsonapi import json_body, json_error
 from handoff.rota import expected_on_call, format_time, parse_time
 from storage.audit import Actor, AuditLog
 from storage.models import utcnow

@@ -167,7 +167,7 @@ def create_app(
                 inbound=InboundLedger(sessions, app[KEYRING], clock=clock),
                 reports=reports,
                 resources=resources,
-                users=UserStore(sessions, password_hasher, clock=clock),
+                users=UserStore(sessions, password_hasher, clock=clock, keyring=app[KEYRING]),
                 audit=audit,
                 handoffs=handoffs,
                 presence=presence,
@@ -235,7 +235,7 @@ def create_app(
             await task
 
     app.cleanup_ctx.append(database)
-    setup_auth(app)  # its own start-up runs once the database is ready
+    setup_auth(app, clock)  # its own start-up runs once the database is ready
     app.cleanup_ctx.append(providers)
     app.cleanup_ctx.append(timers)
     app.cleanup_ctx.append(outbox)

@@ -5,19 +5,27 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from crypto import FieldCipher, KeyRing
+from crypto.cipher import field_aad
 from storage.engine import SessionFactory
 from storage.models import User, new_id, utcnow
 
 ROLES = ("advocate", "admin")
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD_LENGTH = 12
+# Lockout: after this many failures in a row, wait a minute, doubling with each further
+# failure up to an hour. Slow enough to stop guessing, short enough not to lock out a
+# tired advocate for the night.
+FAILURES_BEFORE_LOCKOUT = 5
+FIRST_LOCKOUT = timedelta(minutes=1)
+LONGEST_LOCKOUT = timedelta(hours=1)
 
 
 class UserExists(ValueError):
@@ -37,6 +45,7 @@ class Account:
     role: str
     disabled: bool
     created_at: datetime
+    totp_enrolled: bool = False
 
 
 class UserStore:
@@ -51,10 +60,13 @@ class UserStore:
         sessions: SessionFactory,
         hasher: PasswordHasher | None = None,
         clock: Callable[[], datetime] = utcnow,
+        keyring: KeyRing | None = None,
     ) -> None:
         self._sessions = sessions
         self._hasher = hasher or PasswordHasher()
         self._clock = clock
+        # Seals two-factor secrets; without a key ring, two-factor cannot be enrolled.
+        self._totp_cipher = FieldCipher(keyring.derive("totp-secrets")) if keyring else None
         self._dummy_hash: str | None = None
 
     async def add_user(self, *, username: str, role: str, password: str) -> Account:
@@ -111,6 +123,93 @@ class UserStore:
             row = await session.scalar(select(User).where(User.username == username.lower()))
         return None if row is None else _account(row)
 
+    async def get(self, user_id: str) -> Account | None:
+        """Look an account up by id."""
+        async with self._sessions() as session:
+            row = await session.get(User, user_id)
+        return None if row is None else _account(row)
+
+    async def list_users(self) -> list[Account]:
+        """Every account, by username."""
+        async with self._sessions() as session:
+            rows = await session.scalars(select(User).order_by(User.username))
+            return [_account(r) for r in rows]
+
+    # -- lockout ----------------------------------------------------------------------
+
+    async def locked_until(self, username: str) -> datetime | None:
+        """Until when this account refuses sign-in, if it is locked now."""
+        async with self._sessions() as session:
+            until = await session.scalar(
+                select(User.locked_until).where(User.username == username.lower())
+            )
+        return until if until is not None and until > self._clock() else None
+
+    async def record_failed_login(self, user_id: str) -> None:
+        """Count a failure; from the fifth in a row, lock for 1 min, 2, 4, … up to an hour."""
+        async with self._sessions.begin() as session:
+            row = await session.get(User, user_id, with_for_update=True)
+            if row is None:
+                return
+            row.failed_logins += 1
+            beyond = row.failed_logins - FAILURES_BEFORE_LOCKOUT
+            if beyond >= 0:
+                lockout = min(FIRST_LOCKOUT * 2 ** min(beyond, 10), LONGEST_LOCKOUT)
+                row.locked_until = self._clock() + lockout
+
+    async def record_login(self, user_id: str) -> None:
+        """A successful sign-in clears the failure count."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(User).where(User.id == user_id).values(failed_logins=0, locked_until=None)
+            )
+
+    # -- two-factor -------------------------------------------------------------------
+
+    async def set_totp_secret(self, user_id: str, secret: str) -> None:
+        """Store a confirmed two-factor secret, sealed; resets replay protection."""
+        cipher = self._require_cipher()
+        sealed = cipher.seal_text(secret, field_aad("users", "totp_secret", user_id))
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(User)
+                .where(User.id == user_id)
+                .values(totp_secret=sealed, totp_last_step=None)
+            )
+
+    async def clear_totp(self, user_id: str) -> None:
+        """Remove two-factor (an admin's reset): the account must enrol again."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(User).where(User.id == user_id).values(totp_secret=None, totp_last_step=None)
+            )
+
+    async def totp_secret(self, user_id: str) -> str | None:
+        """The account's two-factor secret, if it has one."""
+        async with self._sessions() as session:
+            sealed = await session.scalar(select(User.totp_secret).where(User.id == user_id))
+        if sealed is None:
+            return None
+        return self._require_cipher().open_text(sealed, field_aad("users", "totp_secret", user_id))
+
+    async def use_totp_step(self, user_id: str, step: int) -> bool:
+        """Accept a code's time step once: False if it (or a later one) was already used."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(User)
+                .where(
+                    User.id == user_id,
+                    or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+                )
+                .values(totp_last_step=step)
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    def _require_cipher(self) -> FieldCipher:
+        if self._totp_cipher is None:
+            raise RuntimeError("UserStore needs the key ring to handle two-factor secrets")
+        return self._totp_cipher
+
 
 def _account(row: User) -> Account:
     return Account(
@@ -119,4 +218,5 @@ def _account(row: User) -> Account:
         role=row.role,
         disabled=row.disabled,
         created_at=row.created_at,
+        totp_enrolled=row.totp_secret is not None,
     )

@@ -1,0 +1,32 @@
+"""The JSON API's two shared shapes: one error format, one way to read a body."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+MAX_BODY = 16 * 1024
+
+
+def json_error(status: int, code: str, message: str) -> web.HTTPException:
+    """The API's one error shape: ``{"error": code, "message": text}``."""
+    exception = web.HTTPException(
+        text=json.dumps({"error": code, "message": message}), content_type="application/json"
+    )
+    exception.set_status(status)
+    return exception
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, or a clear 400/413: never a half-parsed body."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise json_error(413, "too_large", f"request bodies are limited to {MAX_BODY} bytes")
+    try:
+        body = json.loads(await request.text())
+    except (ValueError, UnicodeDecodeError):
+        raise json_error(400, "invalid", "the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise json_error(400, "invalid", "the body must be a JSON object")
+    return body
