@@ -379,12 +379,18 @@
     api("GET", "/advocates").then(function (result) {
       if (!result.ok) return;
       var select = byId("transfer-to");
+      var me = body.getAttribute("data-user");
       result.data.forEach(function (person) {
-        if (!person.available) return;
+        if (!person.available || person.id === me) return;
         var option = element("option", "", person.username);
         option.value = person.id;
         select.appendChild(option);
       });
+      if (!select.options.length) {
+        var nobody = element("option", "", "Nobody else is available");
+        nobody.value = "";
+        select.appendChild(nobody);
+      }
     });
 
     byId("canned").addEventListener("change", function (event) {

@@ -21,6 +21,7 @@ from playwright.async_api import BrowserContext, ConsoleMessage, Page, expect
 
 from porchlight.state import SERVICES
 from tests.browser import launch_chromium, require_chromium
+from tests.channels.webchat.test_browser import CONTRAST_PROBE
 from tests.conftest import MakeApp
 from tests.factories import make_settings
 
@@ -165,8 +166,50 @@ async def test_the_advocate_sees_at_once_when_the_person_presses_exit(scene: Sce
     os.environ.get("PORCHLIGHT_TEST_SCREENSHOTS") != "1", reason="set PORCHLIGHT_TEST_SCREENSHOTS=1"
 )
 async def test_take_dashboard_screenshots(scene: Scene) -> None:
+    await scene.advocate.emulate_media(color_scheme="dark")  # how it looks at 2 a.m.
     await sign_in_and_go_on_call(scene)
     await person_asks_for_someone(scene)
     await expect(scene.advocate.locator("#waiting .handoff")).to_have_count(1)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await scene.advocate.screenshot(path=SCREENSHOTS / "dashboard-queue.png")
+
+
+DASHBOARD_TEXT = [
+    ["h1", None],
+    [".hint", None],
+    [".who", None],
+    ["#available-label", None],
+    ["#sign-out", None],
+    [".handoff .alias", None],
+    [".handoff .channel", None],
+    [".handoff .waited", None],
+    [".handoff button.primary", None],
+]
+CONVERSATION_TEXT = [
+    ["#alias", None],
+    [".message.bot .text", None],
+    [".message.person .text", None],
+    [".message.advocate .text", None],
+    [".message .from", None],
+    [".summary dt", None],
+    [".summary dd", None],
+    ["#reply", "::placeholder"],
+    ["#send", None],
+    ["#close-form button", None],
+]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_dashboard_text_meets_wcag_aa_contrast(scene: Scene, scheme: Any) -> None:
+    await scene.advocate.emulate_media(color_scheme=scheme)
+    await sign_in_and_go_on_call(scene)
+    await person_asks_for_someone(scene)
+    await expect(scene.advocate.locator("#waiting .handoff")).to_have_count(1)
+    ratios = await scene.advocate.evaluate(CONTRAST_PROBE, DASHBOARD_TEXT)
+    await claim_the_waiting_conversation(scene)
+    await scene.advocate.fill("#reply", "Hello")
+    await scene.advocate.keyboard.press("Enter")
+    await expect(scene.advocate.locator(".message.advocate")).to_have_count(1)
+    ratios |= await scene.advocate.evaluate(CONTRAST_PROBE, CONVERSATION_TEXT)
+    low = {name: ratio for name, ratio in ratios.items() if ratio is None or ratio < 4.5}
+    assert low == {}, f"below 4.5:1 in {scheme} mode"
