@@ -109,6 +109,14 @@ def routes(
         return web.json_response(await _handoff_json(service(), handoff, account))
 
     @answers
+    async def claim_next(request: web.Request) -> web.StreamResponse:
+        account = await auth.current_account(request)
+        handoff = await service().claim_next(account)
+        if handoff is None:
+            raise json_error(404, "queue_empty", "Nobody is waiting.")
+        return web.json_response(await _handoff_json(service(), handoff, account))
+
+    @answers
     async def messages(request: web.Request) -> web.StreamResponse:
         account = await auth.current_account(request)
         after = _int_query(request, "after")
@@ -227,6 +235,7 @@ def routes(
 
     return [
         web.get(f"{PREFIX}/handoffs", list_handoffs),
+        web.post(f"{PREFIX}/handoffs/next/claim", claim_next),  # before {id}: "next" is no id
         web.get(f"{PREFIX}/handoffs/{{id}}", get_handoff),
         web.post(f"{PREFIX}/handoffs/{{id}}/claim", claim),
         web.get(f"{PREFIX}/handoffs/{{id}}/messages", messages),

@@ -120,6 +120,16 @@ PATHS: dict[str, dict[str, Any]] = {
             unsafe=True,
         )
     },
+    "/api/v1/handoffs/next/claim": {
+        "post": _op(
+            "Take the most urgent waiting conversation (each of simultaneous callers gets a "
+            "different one)",
+            "200",
+            response=_HANDOFF,
+            errors={"404": "Nobody is waiting", "409": "You hold as many as allowed"},
+            unsafe=True,
+        )
+    },
     "/api/v1/handoffs/{id}/messages": {
         "get": _op(
             "The transcript (after=N for messages after sequence N); full reads are audited",

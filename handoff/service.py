@@ -199,11 +199,24 @@ class HandoffService:
         handoff = await self._handoffs.claim_handoff(
             handoff_id, account.id, self._settings.advocate_max_conversations
         )
+        await self._claimed(handoff, account)
+        return handoff
+
+    async def claim_next(self, account: Account) -> HandoffView | None:
+        """Take the most urgent waiting conversation, whichever it is; None if none waits."""
+        handoff = await self._handoffs.claim_next(
+            account.id, self._settings.advocate_max_conversations
+        )
+        if handoff is None:
+            return None
+        await self._claimed(handoff, account)
+        return handoff
+
+    async def _claimed(self, handoff: HandoffView, account: Account) -> None:
         await self._audit.record(_actor(account), "handoff_claimed", handoff.id)
         logger.info("handoff %s claimed", handoff.id)
         await self._tell_person(handoff, "advocate_joined")
         await self._queue_changed(skip=None)
-        return handoff
 
     async def transcript(
         self, handoff_id: str, account: Account, after: int = 0

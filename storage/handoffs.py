@@ -1,7 +1,11 @@
 """The handoff store: the advocates' queue, claims, offers and private notes.
 
 A claim is one conditional UPDATE (``… WHERE status = 'waiting' AND claimed_by IS NULL``),
-so two advocates clicking at once cannot both win, on SQLite or PostgreSQL alike.
+so two advocates clicking at once cannot both win, on SQLite or PostgreSQL alike. "Take the
+next one" picks its row with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so advocates (and
+instances) taking the next conversation at the same moment each get a different one
+instead of queueing behind each other's lock; SQLite, with one writer at a time, needs
+no such clause.
 """
 
 from __future__ import annotations
@@ -216,6 +220,37 @@ class HandoffStore:
         if view.status == CLAIMED:
             raise HandoffAlreadyClaimed(handoff_id)
         raise HandoffEnded(view.status)
+
+    async def claim_next(self, user_id: str, capacity: int) -> HandoffView | None:
+        """Take the most urgent waiting conversation; None if nobody is waiting."""
+        if await self.count_held(user_id) >= capacity:
+            raise CapacityReached(capacity)
+        while True:
+            async with self._sessions.begin() as session:
+                handoff_id = await session.scalar(
+                    select(Handoff.id)
+                    .where(Handoff.status == WAITING, Handoff.claimed_by.is_(None))
+                    .order_by(_URGENCY, Handoff.created_at, Handoff.id)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+                if handoff_id is None:
+                    return None
+                result = await session.execute(
+                    update(Handoff)
+                    .where(Handoff.id == handoff_id, Handoff.status == WAITING)
+                    .values(
+                        status=CLAIMED,
+                        claimed_by=user_id,
+                        claimed_at=self._clock(),
+                        offered_to=None,
+                    )
+                )
+                won = bool(getattr(result, "rowcount", 0))
+            if won:
+                return await self.get(handoff_id)
+            # Someone took that one between our read and our write (SQLite has no row
+            # locks): look for the next.
 
     async def transfer(self, handoff_id: str, from_user: str, to_user: str) -> HandoffView:
         """Hand a held conversation to another advocate, atomically."""

@@ -48,10 +48,10 @@ class Rig:
     keyring: KeyRing
     rota: RotaStore
 
-    async def say(self, text: str, phone: str = PHONE) -> TurnOutcome:
+    async def say(self, text: str, phone: str = PHONE, channel: str = "sms") -> TurnOutcome:
         kind = InboundKind.TEXT
         return await self.conversations.handle(
-            InboundMessage(channel="sms", address=phone, kind=kind, text=text)
+            InboundMessage(channel=channel, address=phone, kind=kind, text=text)
         )
 
     async def ask_for_a_person(self, phone: str = PHONE) -> str:
@@ -101,7 +101,7 @@ def build_rig(
         load_builtin_script("default"),
         resources=resources,
         reports=reports,
-        outbox_channels=frozenset({"sms"}),
+        outbox_channels=frozenset({"sms", "telegram"}),
         clock=clock,
     )
     handoffs = HandoffStore(sessions, keyring, clock=clock)

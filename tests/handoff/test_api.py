@@ -125,6 +125,18 @@ async def test_two_advocates_claiming_at_once_one_gets_409(
     await socket.close()
 
 
+async def test_taking_the_next_conversation(
+    client: TestClient[Any, Any], app: web.Application, sign_in: SignIn
+) -> None:
+    ana = await sign_in("ana")
+    socket, handoff_id = await waiting_handoff(client, app)
+    status, taken = await ana.call("POST", "/handoffs/next/claim")
+    assert (status, taken["id"], taken["mine"]) == (200, handoff_id, True)
+    status, body = await ana.call("POST", "/handoffs/next/claim")
+    assert (status, body["error"]) == (404, "queue_empty")
+    await socket.close()
+
+
 async def test_a_full_conversation_through_the_api(
     client: TestClient[Any, Any], app: web.Application, sign_in: SignIn
 ) -> None:

@@ -58,6 +58,15 @@ async def test_with_an_advocate_on_call_the_person_waits_in_the_queue(rig: Rig) 
     assert not any("in line" in text for text in sent)
 
 
+async def test_on_telegram_the_person_is_told_their_place_in_line_once(rig: Rig) -> None:
+    await rig.advocate("ana")
+    for text in ("hello", "1", "1", "1"):
+        await rig.say(text, "4242", channel="telegram")
+    sent = await rig.outbox_texts()
+    assert sent[-1] == "You are number 1 in line. Expected wait: about 5 min."
+    assert sum("in line" in text for text in sent) == 1
+
+
 async def test_risk_comes_first_then_waiting_time(rig: Rig) -> None:
     await rig.advocate("ana")
     first = await rig.ask_for_a_person(PHONE)
