@@ -75,7 +75,7 @@ async def test_of_many_simultaneous_claims_on_one_conversation_exactly_one_wins(
     winners = [r for r in results if not isinstance(r, BaseException)]
     assert len(winners) == 1
     assert all(isinstance(r, HandoffAlreadyClaimed) for r in results if r not in winners)
-    assert (await store.get(handoff_id)).claimed_by == winners[0].claimed_by  # type: ignore[union-attr]
+    assert (await store.get(handoff_id)).claimed_by == winners[0].claimed_by
 
 
 async def test_advocates_taking_the_next_one_at_once_each_get_a_different_one(
