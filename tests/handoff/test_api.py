@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -309,3 +310,40 @@ async def test_the_api_refuses_anyone_not_signed_in(client: TestClient[Any, Any]
     ):
         response = await client.request(method, path)
         assert response.status in (401, 403), path
+
+
+async def test_the_rota_is_read_by_everyone_and_edited_only_by_admins(
+    app: web.Application, sign_in: SignIn
+) -> None:
+    ana = await sign_in("ana")
+    root = await sign_in("root", role="admin", available=False)
+    every_day = [{"weekday": day, "start": "00:00", "end": "24:00"} for day in range(7)]
+    assert (await ana.call("PUT", f"/rota/{ana.account.id}", {"shifts": every_day}))[0] == 403
+    status, _ = await root.call("PUT", f"/rota/{ana.account.id}", {"shifts": every_day})
+    assert status == 200
+    status, rota = await ana.call("GET", "/rota")
+    assert status == 200
+    assert rota["timezone"] == "UTC"
+    assert rota["expected_now"] == ["ana"]
+    assert rota["available_now"] == ["ana"]
+    assert len(rota["shifts"]) == 7
+
+    bad = [{"weekday": 9, "start": "08:00", "end": "12:00"}]
+    status, problem = await root.call("PUT", f"/rota/{ana.account.id}", {"shifts": bad})
+    assert (status, problem["error"]) == (400, "invalid")
+    assert len((await ana.call("GET", "/rota"))[1]["shifts"]) == 7, "nothing half-saved"
+
+    now = datetime.now(UTC)
+    off = {
+        "user_id": ana.account.id,
+        "starts_at": (now - timedelta(hours=1)).isoformat(),
+        "ends_at": (now + timedelta(hours=1)).isoformat(),
+        "on_call": False,
+    }
+    assert (await root.call("POST", "/rota/overrides", {**off, "ends_at": "soon"}))[0] == 400
+    status, override = await root.call("POST", "/rota/overrides", off)
+    assert status == 201
+    assert (await ana.call("GET", "/rota"))[1]["expected_now"] == []
+    assert (await root.call("DELETE", f"/rota/overrides/{override['id']}"))[0] == 204
+    actions = {e.action for e in await app[SERVICES].audit.entries()}
+    assert {"rota_changed", "rota_override_added", "rota_override_removed"} <= actions

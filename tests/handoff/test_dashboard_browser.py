@@ -155,8 +155,14 @@ async def test_the_advocate_sees_at_once_when_the_person_presses_exit(scene: Sce
     await sign_in_and_go_on_call(scene)
     await person_asks_for_someone(scene)
     await claim_the_waiting_conversation(scene)
-    await scene.person.click("#exit")
     advocate = scene.advocate
+    await advocate.set_viewport_size({"width": 768, "height": 1024})  # a tablet, upright
+    overflow = await advocate.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, "nothing runs off the side on a tablet"
+    await expect(advocate.locator("#send")).to_be_in_viewport()
+    await scene.person.click("#exit")
     await expect(advocate.locator("#left-banner")).to_be_visible()
     await expect(advocate.locator("#left-banner")).to_contain_text("Contact left")
     await expect(advocate.locator("#send")).to_be_disabled()
