@@ -228,9 +228,13 @@ def routes(
         socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=4096)
         await socket.prepare(request)
         await presence().heartbeat(account.id)
-        with events.subscribe(account.id, account.role) as subscription:
-            await socket.send_json({"type": "hello", "user": account.username})
-            await _pump(socket, subscription.events, account, presence())
+        events.track(socket)
+        try:
+            with events.subscribe(account.id, account.role) as subscription:
+                await socket.send_json({"type": "hello", "user": account.username})
+                await _pump(socket, subscription.events, account, presence())
+        finally:
+            events.forget(socket)
         return socket
 
     return [

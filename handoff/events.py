@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
+
 logger = logging.getLogger(__name__)
 
 # A dashboard that stops reading must not make the service hold events for ever.
@@ -39,6 +41,7 @@ class EventHub:
 
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
+        self._sockets: set[web.WebSocketResponse] = set()
 
     @contextlib.contextmanager
     def subscribe(self, user_id: str, role: str) -> Iterator[Subscription]:
@@ -57,6 +60,19 @@ class EventHub:
     def to_roles(self, roles: tuple[str, ...], event: dict[str, Any]) -> None:
         """Tell every dashboard of accounts with these roles."""
         self._send(event, lambda s: s.role in roles)
+
+    def track(self, socket: web.WebSocketResponse) -> None:
+        """Remember an open dashboard socket, so shutdown can close it."""
+        self._sockets.add(socket)
+
+    def forget(self, socket: web.WebSocketResponse) -> None:
+        """The dashboard socket closed."""
+        self._sockets.discard(socket)
+
+    @property
+    def open_sockets(self) -> list[web.WebSocketResponse]:
+        """Dashboard sockets still open."""
+        return list(self._sockets)
 
     def connected(self, user_id: str) -> bool:
         """Whether this account has a dashboard open here."""

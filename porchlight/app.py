@@ -350,5 +350,5 @@ async def _run_handoffs(app: web.Application, interval: float) -> None:
 
 
 async def _close_websockets(app: web.Application) -> None:
-    for socket in app[WEBCHAT].open_sockets:
+    for socket in [*app[WEBCHAT].open_sockets, *app[EVENTS].open_sockets]:
         await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
