@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import KeyRing
 from crypto.cipher import field_aad
@@ -199,21 +200,7 @@ class HandoffStore:
         if await self.count_held(user_id) >= capacity:
             raise CapacityReached(capacity)
         async with self._sessions.begin() as session:
-            result = await session.execute(
-                update(Handoff)
-                .where(
-                    Handoff.id == handoff_id,
-                    Handoff.status == WAITING,
-                    Handoff.claimed_by.is_(None),
-                )
-                .values(
-                    status=CLAIMED,
-                    claimed_by=user_id,
-                    claimed_at=self._clock(),
-                    offered_to=None,
-                )
-            )
-            won = bool(getattr(result, "rowcount", 0))
+            won = await self._take(session, handoff_id, user_id)
         view = await self.get(handoff_id)
         if won:
             return view
@@ -236,21 +223,24 @@ class HandoffStore:
                 )
                 if handoff_id is None:
                     return None
-                result = await session.execute(
-                    update(Handoff)
-                    .where(Handoff.id == handoff_id, Handoff.status == WAITING)
-                    .values(
-                        status=CLAIMED,
-                        claimed_by=user_id,
-                        claimed_at=self._clock(),
-                        offered_to=None,
-                    )
-                )
-                won = bool(getattr(result, "rowcount", 0))
+                won = await self._take(session, handoff_id, user_id)
             if won:
                 return await self.get(handoff_id)
             # Someone took that one between our read and our write (SQLite has no row
             # locks): look for the next.
+
+    async def _take(self, session: AsyncSession, handoff_id: str, user_id: str) -> bool:
+        """The one conditional UPDATE every claim goes through: True if this caller won."""
+        result = await session.execute(
+            update(Handoff)
+            .where(
+                Handoff.id == handoff_id,
+                Handoff.status == WAITING,
+                Handoff.claimed_by.is_(None),
+            )
+            .values(status=CLAIMED, claimed_by=user_id, claimed_at=self._clock(), offered_to=None)
+        )
+        return bool(getattr(result, "rowcount", 0))
 
     async def transfer(self, handoff_id: str, from_user: str, to_user: str) -> HandoffView:
         """Hand a held conversation to another advocate, atomically."""
