@@ -244,43 +244,40 @@ class HandoffStore:
 
     async def transfer(self, handoff_id: str, from_user: str, to_user: str) -> HandoffView:
         """Hand a held conversation to another advocate, atomically."""
-        async with self._sessions.begin() as session:
-            result = await session.execute(
-                update(Handoff)
-                .where(
-                    Handoff.id == handoff_id,
-                    Handoff.status == CLAIMED,
-                    Handoff.claimed_by == from_user,
-                )
-                .values(claimed_by=to_user, claimed_at=self._clock())
-            )
-            moved = bool(getattr(result, "rowcount", 0))
-        view = await self.get(handoff_id)
-        if not moved:
-            if not view.is_open:
-                raise HandoffEnded(view.status)
-            raise NotHolder(handoff_id)
-        return view
+        return await self._change_held(
+            handoff_id, from_user, claimed_by=to_user, claimed_at=self._clock()
+        )
 
     async def close(self, handoff_id: str, user_id: str, outcome: str) -> HandoffView:
         """The holding advocate finishes the conversation with an outcome tag."""
+        return await self._change_held(
+            handoff_id, user_id, status=CLOSED, outcome=outcome, ended_at=self._clock()
+        )
+
+    async def _change_held(self, handoff_id: str, holder: str, **values: object) -> HandoffView:
+        """Change a handoff only if ``holder`` still holds it (one conditional UPDATE).
+
+        Raises:
+            HandoffEnded: it is over (the person left, or it was closed).
+            NotHolder: someone else holds it.
+        """
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(Handoff)
                 .where(
                     Handoff.id == handoff_id,
                     Handoff.status == CLAIMED,
-                    Handoff.claimed_by == user_id,
+                    Handoff.claimed_by == holder,
                 )
-                .values(status=CLOSED, outcome=outcome, ended_at=self._clock())
+                .values(**values)
             )
-            closed = bool(getattr(result, "rowcount", 0))
+            changed = bool(getattr(result, "rowcount", 0))
         view = await self.get(handoff_id)
-        if not closed:
-            if not view.is_open:
-                raise HandoffEnded(view.status)
-            raise NotHolder(handoff_id)
-        return view
+        if changed:
+            return view
+        if not view.is_open:
+            raise HandoffEnded(view.status)
+        raise NotHolder(handoff_id)
 
     async def end_for_conversations(
         self, conversation_ids: Sequence[str], status: str, outcome: str
