@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aiohttp import WSCloseCode, web
 from argon2 import PasswordHasher
@@ -63,6 +63,7 @@ from storage.outbox import DeletionQueue, OutboxStore
 from storage.presence import PresenceStore
 from storage.reports import ReportStore
 from storage.resources import ResourceStore
+from storage.retention import RetentionStore
 from storage.rota import RotaStore
 from storage.users import UserStore
 
@@ -72,6 +73,7 @@ logger = logging.getLogger(__name__)
 TIMER_INTERVAL_SECONDS = 10.0
 OUTBOX_INTERVAL_SECONDS = 1.0
 HANDOFF_INTERVAL_SECONDS = 5.0
+PURGE_INTERVAL_SECONDS = 3600.0
 # Channels whose replies leave through the outbox and a provider's API.
 OUTBOX_CHANNELS = frozenset({"sms", "whatsapp", "telegram"})
 
@@ -91,6 +93,7 @@ def create_app(
     timer_interval: float = TIMER_INTERVAL_SECONDS,
     outbox_interval: float = OUTBOX_INTERVAL_SECONDS,
     handoff_interval: float = HANDOFF_INTERVAL_SECONDS,
+    purge_interval: float = PURGE_INTERVAL_SECONDS,
     rate_limits: Mapping[str, tuple[float, float]] = RATE_LIMITS,
     clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
@@ -105,6 +108,7 @@ def create_app(
         timer_interval: seconds between checks for timed-out waits and expired sessions.
         outbox_interval: seconds between checks for queued provider deliveries.
         handoff_interval: seconds between rounds of offers, escalations and after-hours.
+        purge_interval: seconds between deletions of what is older than RETENTION_DAYS.
         rate_limits: per channel, the gaps between deliveries (overall, per recipient).
         clock: the time source for stores and timers (tests move a fake one).
     """
@@ -173,6 +177,7 @@ def create_app(
                 presence=presence,
                 canned=canned,
                 rota=rota,
+                retention=RetentionStore(sessions, clock=clock),
                 conversation_service=conversation_service,
                 handoff_service=handoff_service,
             )
@@ -227,6 +232,13 @@ def create_app(
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def retention(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_run_purges(app, purge_interval))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def timers(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_run_timers(app, timer_interval))
         yield
@@ -240,6 +252,7 @@ def create_app(
     app.cleanup_ctx.append(timers)
     app.cleanup_ctx.append(outbox)
     app.cleanup_ctx.append(handoff_worker)
+    app.cleanup_ctx.append(retention)
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_close_websockets)
     app.router.add_routes(_routes(app))
@@ -347,6 +360,24 @@ async def _run_handoffs(app: web.Application, interval: float) -> None:
             await app[SERVICES].handoff_service.tick()
         except Exception:  # the worker must survive a database hiccup
             logger.exception("handoff worker: a round failed")
+
+
+async def _run_purges(app: web.Application, interval: float) -> None:
+    """Delete expired data once at start and then every ``interval``; survive a bad round."""
+    keep = timedelta(days=app[SETTINGS].retention_days)
+    while True:
+        try:
+            purged = await app[SERVICES].retention.purge(keep)
+        except Exception:  # the worker must survive a database hiccup
+            logger.exception("retention: a purge failed")
+        else:
+            if purged.conversations or purged.reports:
+                logger.info(
+                    "retention: deleted %d conversations and %d reports",
+                    purged.conversations,
+                    purged.reports,
+                )
+        await asyncio.sleep(interval)
 
 
 async def _close_websockets(app: web.Application) -> None:

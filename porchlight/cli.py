@@ -10,6 +10,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -27,6 +28,7 @@ from porchlight.logs import configure_logging
 from porchlight.state import SERVICES
 from storage.engine import create_engine, create_session_factory
 from storage.migrate import upgrade_to_head
+from storage.retention import Purged, RetentionStore
 from storage.users import ROLES, Account, InvalidAccount, UserExists, UserStore
 
 EXIT_INVALID = 1  # the input was read and is wrong: a script that fails its checks
@@ -111,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
         help="read the password from standard input (never from the command line)",
     )
     add.set_defaults(handler=_user_add)
+
+    purge = sub.add_parser(
+        "purge", help="delete now what is older than RETENTION_DAYS (the service also does hourly)"
+    )
+    _add_config_option(purge)
+    purge.set_defaults(handler=_purge)
     return parser
 
 
@@ -257,6 +265,26 @@ def _user_add(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(f"created {account.role} {account.username}")
     return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    purged = asyncio.run(_purge_expired(settings))
+    print(
+        f"deleted {purged.conversations} conversations, {purged.reports} reports and "
+        f"{purged.inbound_ids} delivery ids untouched for {settings.retention_days} days"
+    )
+    return 0
+
+
+async def _purge_expired(settings: Settings) -> Purged:
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade_to_head(engine)
+        retention = RetentionStore(create_session_factory(engine))
+        return await retention.purge(timedelta(days=settings.retention_days))
+    finally:
+        await engine.dispose()
 
 
 async def _add_user(settings: Settings, username: str, role: str, password: str) -> Account:

@@ -31,6 +31,7 @@ from storage.outbox import DeletionQueue, OutboxStore
 from storage.presence import PresenceStore
 from storage.reports import ReportStore
 from storage.resources import ResourceStore
+from storage.retention import RetentionStore
 from storage.rota import RotaStore
 from storage.users import UserStore
 
@@ -52,6 +53,7 @@ class Services:
     presence: PresenceStore
     canned: CannedResponseStore
     rota: RotaStore
+    retention: RetentionStore
     conversation_service: ConversationService
     handoff_service: HandoffService
 

@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 SessionFactory = async_sessionmaker[AsyncSession]
 
 _SQLITE_PRAGMAS = (
+    # Must come before the first table exists: lets a purge hand freed pages back to the
+    # file system (PRAGMA incremental_vacuum) instead of keeping them, zeroed, in the file.
+    "PRAGMA auto_vacuum=INCREMENTAL",
     "PRAGMA journal_mode=WAL",
     # Zero the bytes of deleted rows so a wiped conversation cannot be carved out of the file.
     "PRAGMA secure_delete=ON",

@@ -1,0 +1,99 @@
+"""Retention: what nobody has touched for ``RETENTION_DAYS`` is deleted, keys first.
+
+Conversations (with their messages, outbox rows and advocates' notes) go once their last
+activity is older than the cutoff; reports once nobody added to them for as long; the
+inbound de-duplication ledger (keyed hashes of provider ids) too. Each batch deletes the
+data keys and the rows in one transaction, so a conversation is either whole or gone, never
+readable in part. Afterwards SQLite's freed pages are zeroed (``secure_delete``), handed
+back (``incremental_vacuum``) and the WAL is truncated, so no copy lingers on disk.
+
+Handoff rows stay: they hold no content (an alias, a channel, times, an outcome) and are
+what the statistics are made of; any still open are ended as "left".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+
+from storage.engine import SessionFactory, scrub_free_space
+from storage.handoffs import LEFT, OPEN
+from storage.models import (
+    Conversation,
+    ConversationKey,
+    Handoff,
+    HandoffNote,
+    Message,
+    OutboxItem,
+    ProcessedInbound,
+    Report,
+    utcnow,
+)
+
+BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """How many of each kind a purge deleted."""
+
+    conversations: int = 0
+    reports: int = 0
+    inbound_ids: int = 0
+
+
+class RetentionStore:
+    """Deletes everything older than the retention period; see the module docstring."""
+
+    def __init__(self, sessions: SessionFactory, clock: Callable[[], datetime] = utcnow) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    async def purge(self, keep: timedelta) -> Purged:
+        """Delete what has been untouched for longer than ``keep``; returns the counts."""
+        cutoff = self._clock() - keep
+        conversations = 0
+        while batch := await self._stale_conversations(cutoff):
+            await self._delete_conversations(batch)
+            conversations += len(batch)
+        async with self._sessions.begin() as session:
+            # Reports carry their own key: shred it and the row together.
+            stale_reports = select(Report.id).where(Report.updated_at < cutoff)
+            reports = len(list(await session.scalars(stale_reports)))
+            await session.execute(delete(Report).where(Report.updated_at < cutoff))
+            ledger = await session.execute(
+                delete(ProcessedInbound).where(ProcessedInbound.received_at < cutoff)
+            )
+        async with self._sessions() as session:
+            connection = await session.connection()
+            if connection.dialect.name == "sqlite":
+                await connection.exec_driver_sql("PRAGMA incremental_vacuum")
+            await scrub_free_space(connection)
+        return Purged(conversations, reports, int(getattr(ledger, "rowcount", 0) or 0))
+
+    async def _stale_conversations(self, cutoff: datetime) -> list[str]:
+        async with self._sessions() as session:
+            return list(
+                await session.scalars(
+                    select(Conversation.id)
+                    .where(Conversation.last_activity_at < cutoff)
+                    .limit(BATCH)
+                )
+            )
+
+    async def _delete_conversations(self, ids: list[str]) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Handoff)
+                .where(Handoff.conversation_id.in_(ids), Handoff.status.in_(OPEN))
+                .values(status=LEFT, outcome="expired", ended_at=self._clock())
+            )
+            await session.execute(
+                delete(ConversationKey).where(ConversationKey.conversation_id.in_(ids))
+            )
+            for table in (HandoffNote, Message, OutboxItem):
+                await session.execute(delete(table).where(table.conversation_id.in_(ids)))
+            await session.execute(delete(Conversation).where(Conversation.id.in_(ids)))

@@ -1,0 +1,105 @@
+"""Retention: after RETENTION_DAYS untouched, conversations and reports are gone, bytes too."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import text
+
+from config import Settings
+from crypto import KeyRing, ReceiptHasher
+from storage.conversations import ACTIVE, ConversationStore, NewMessage
+from storage.engine import SessionFactory, sqlite_files
+from storage.handoffs import LEFT, HandoffStore
+from storage.inbound import InboundLedger
+from storage.reports import ReportStore
+from storage.retention import RetentionStore
+from storage.users import UserStore
+from tests.clock import FakeClock
+from tests.test_privacy import find_canaries
+
+CANARY_TEXT = "canary-fig-6203 he took my passport"
+CANARY_AREA = "Canarytown-North-7781"
+KEEP = timedelta(days=90)
+
+
+async def test_everything_untouched_for_the_retention_period_is_deleted_to_the_byte(
+    sessions: SessionFactory,
+    keyring: KeyRing,
+    settings: Settings,
+    insecure_receipt_hasher: ReceiptHasher,
+    user_store: UserStore,
+) -> None:
+    clock = FakeClock()
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    reports = ReportStore(sessions, keyring, insecure_receipt_hasher, clock=clock)
+    handoffs = HandoffStore(sessions, keyring, clock=clock)
+    ledger = InboundLedger(sessions, keyring, clock=clock)
+    old = await conversations.start_conversation(
+        channel="sms",
+        pseudonym="a" * 64,
+        reply_address="+15550104417",
+        script="default",
+        flow_state={"results": {"area": CANARY_AREA}},
+    )
+    await conversations.record_turn(
+        old.id,
+        flow_state={"results": {"area": CANARY_AREA}},
+        status=ACTIVE,
+        messages=[NewMessage("in", "person", CANARY_TEXT)],
+        outbox=['{"text": "ok", "options": []}'],
+    )
+    handoff, _ = await handoffs.open_handoff(
+        conversation_id=old.id, channel="sms", alias=old.alias, priority="normal"
+    )
+    advocate = await user_store.add_user(username="ana", role="advocate", password="p" * 12)
+    await handoffs.add_note(handoff, advocate.id, CANARY_TEXT)
+    await reports.submit("sms", {"what": CANARY_TEXT})
+    assert await ledger.first_time("sms", "SM0001")
+
+    # The canaries are only ever stored encrypted, so look for the ciphertexts of the old ones as well: they
+    # must not survive in freed pages or the WAL either.
+    queries = [
+        "SELECT body FROM messages",
+        "SELECT body FROM handoff_notes",
+        "SELECT body FROM reports",
+        "SELECT wrapped_key FROM conversation_keys",
+    ]
+    async with sessions() as session:
+        sealed = [bytes(row[0]) for query in queries for row in await session.execute(text(query))]
+    assert len(sealed) >= 4
+
+    clock.advance(days=89)
+    recent = await conversations.start_conversation(
+        channel="sms", pseudonym="b" * 64, reply_address="+15550104418", script="default",
+        flow_state={},
+    )  # fmt: skip
+    clock.advance(days=2)  # the first is now 91 days untouched, the second 2
+
+    purged = await RetentionStore(sessions, clock=clock).purge(KEEP)
+
+    assert (purged.conversations, purged.reports, purged.inbound_ids) == (1, 1, 1)
+    assert await conversations.ids() == [recent.id]
+    assert await reports.count() == 0
+    ended = await handoffs.get(handoff.id)
+    assert (ended.status, ended.conversation_id) == (LEFT, None)
+    assert await ledger.first_time("sms", "SM0001"), "forgotten: a replay is new again"
+    files = sqlite_files(settings.database_url)
+    assert files
+    for path in files:
+        content = path.read_bytes()
+        assert find_canaries(content) == [], path
+        assert not [blob for blob in sealed if blob in content], path
+
+
+async def test_a_purge_with_nothing_old_changes_nothing(
+    sessions: SessionFactory, keyring: KeyRing
+) -> None:
+    clock = FakeClock()
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    kept = await conversations.start_conversation(
+        channel="webchat", pseudonym="c" * 64, reply_address="t", script="default", flow_state={}
+    )
+    purged = await RetentionStore(sessions, clock=clock).purge(KEEP)
+    assert purged.conversations == 0
+    assert (await conversations.get(kept.id)).id == kept.id
