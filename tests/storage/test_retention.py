@@ -57,8 +57,8 @@ async def test_everything_untouched_for_the_retention_period_is_deleted_to_the_b
     await reports.submit("sms", {"what": CANARY_TEXT})
     assert await ledger.first_time("sms", "SM0001")
 
-    # The canaries are only ever stored encrypted, so look for the ciphertexts of the old ones as well: they
-    # must not survive in freed pages or the WAL either.
+    # The canaries are only ever stored encrypted, so look for the old rows' ciphertexts
+    # too: they must not survive in freed pages or the WAL either.
     queries = [
         "SELECT body FROM messages",
         "SELECT body FROM handoff_notes",
