@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from bot.attempts import AttemptLimiter
 from bot.directory import match_resources
 from bot.engine import (
     Effect,
@@ -148,6 +149,7 @@ class ConversationService:
         channels: Mapping[str, Channel] | None = None,
         deletions: DeletionQueue | None = None,
         clock: Callable[[], datetime] = utcnow,
+        receipt_attempts: AttemptLimiter | None = None,
     ) -> None:
         self._store = store
         self._resources = resources
@@ -163,6 +165,7 @@ class ConversationService:
         self._clock = clock
         self._locks = _KeyedLocks()
         self._handoffs: HandoffHooks | None = None
+        self._receipt_attempts = receipt_attempts or AttemptLimiter()
 
     def attach_handoffs(self, hooks: HandoffHooks) -> None:
         """Connect the advocates' side; without it a handoff goes straight to after hours."""
@@ -351,7 +354,7 @@ class ConversationService:
                 ticket = await self._handoffs.requested(conversation, priority)
             if ticket is None:
                 result = self._after_hours(result)
-        replies = await self._fill_slots(result.replies, language, conversation.channel)
+        replies = await self._fill_slots(result.replies, language, conversation)
         status_frames: tuple[dict[str, Any], ...] = ()
         if ticket is not None and conversation.channel in QUEUE_UPDATE_CHANNELS:
             line = self.queue_text(ticket, language)
@@ -408,8 +411,9 @@ class ConversationService:
         return self._script.message(name, language or self._script.base_language)
 
     async def _fill_slots(
-        self, replies: tuple[Reply, ...], language: str, channel: str
+        self, replies: tuple[Reply, ...], language: str, conversation: ConversationView
     ) -> tuple[Reply, ...]:
+        channel = conversation.channel
         filled: list[Reply] = []
         for reply in replies:
             slot = reply.slot
@@ -426,11 +430,24 @@ class ConversationService:
                 filled.append(receipt_reply(self._script, code, language))
                 logger.info("an anonymous report was submitted on %s", channel)
             elif isinstance(slot, ReportAdditionSlot):
-                added = await self._reports.add_to(slot.code, slot.text)
+                added = await self._add_to_report(slot, conversation.pseudonym)
                 filled.append(addition_reply(self._script, added, language))
             else:
                 filled.append(reply)
         return tuple(filled)
+
+    async def _add_to_report(self, slot: ReportAdditionSlot, source: str) -> bool:
+        """Add to a report by its code, unless this person (or everyone) guessed too often."""
+        now = self._clock()
+        if not self._receipt_attempts.allowed(source, now):
+            # Same slow hash, same answer: a limit must look exactly like a wrong code.
+            await self._reports.add_to("", slot.text)
+            logger.warning("receipt codes: too many wrong codes; this one was not checked")
+            return False
+        added = await self._reports.add_to(slot.code, slot.text)
+        if not added:
+            self._receipt_attempts.failed(source, now)
+        return added
 
     async def _wipe(self, pseudonym: str, message: InboundMessage) -> TurnOutcome:
         """Wipe every conversation this person has on this channel, not just the live one.
