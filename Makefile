@@ -27,5 +27,10 @@ format: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+# The privacy regression tests alone (they also run in `make test`): canaries searched for in
+# the database, WAL, DATA_DIR and DEBUG logs; nothing kept in the browser; retention.
+privacy: $(STAMP)
+	$(BIN)/pytest -m privacy
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

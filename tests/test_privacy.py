@@ -17,6 +17,8 @@ from aiohttp.test_utils import TestClient
 from config import Settings
 from tests.channels.webchat.test_websocket import WS, receive_until_options
 
+pytestmark = pytest.mark.privacy
+
 CANARY_TEXT = "canary-fig-6203 he took my passport"
 CANARY_AREA = "Canarytown-North-7781"
 

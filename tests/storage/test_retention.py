@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import text
 
 from config import Settings
@@ -17,6 +18,8 @@ from storage.retention import RetentionStore
 from storage.users import UserStore
 from tests.clock import FakeClock
 from tests.test_privacy import find_canaries
+
+pytestmark = pytest.mark.privacy
 
 CANARY_TEXT = "canary-fig-6203 he took my passport"
 CANARY_AREA = "Canarytown-North-7781"

@@ -33,7 +33,7 @@ from tests.conftest import MakeApp
 from tests.factories import make_settings
 from tests.waiting import eventually
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.privacy]
 
 CANARY = "canary-7731 parrot"
 # Ordinary text that is no keyword of the script: the bot answers it with some bubble.
