@@ -202,6 +202,16 @@ PATHS: dict[str, dict[str, Any]] = {
             unsafe=True,
         )
     },
+    "/api/v1/users": {
+        "get": _op("Every account (admins)", "200", errors={"403": "Admins only"}),
+        "post": _op(
+            "Create an account (admins; the same rules as `porchlight user add`)",
+            "201",
+            body=_object(username=_STRING, role={"enum": ["advocate", "admin"]}, password=_STRING),
+            errors={"400": "Invalid", "403": "Admins only", "409": "Username taken"},
+            unsafe=True,
+        ),
+    },
     "/api/v1/rota": {
         "get": _op(
             "The weekly rota and overrides (TIMEZONE local times), who is expected on call now "

@@ -132,7 +132,7 @@ class HandoffService:
         return await self._ticket(handoff)
 
     async def person_wrote(self, conversation_id: str) -> None:
-        """Tell the advocate holding the conversation (or the queue watchers) to look."""
+        """Tell the advocate holding the conversation to fetch what arrived (no content)."""
         handoff = await self._handoffs.open_for_conversation(conversation_id)
         if handoff is not None and handoff.claimed_by is not None:
             self._events.to_user(handoff.claimed_by, {"type": "message", "handoff_id": handoff.id})

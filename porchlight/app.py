@@ -28,7 +28,7 @@ from channels.webchat.channel import WebChatChannel
 from config import Settings
 from crypto import KeyRing, Pseudonymizer, ReceiptHasher
 from handoff import api as handoff_api
-from handoff import dashboard, rota_api
+from handoff import dashboard, people_api, rota_api
 from handoff.auth import setup_auth
 from handoff.canned import shipped_canned_responses
 from handoff.events import EventHub
@@ -273,6 +273,9 @@ def create_app(
             settings,
             clock,
         )
+    )
+    app.router.add_routes(
+        people_api.routes(lambda: app[SERVICES].users, lambda: app[SERVICES].audit)
     )
     app.router.add_routes(dashboard.routes(lambda: app[SERVICES].presence))
     app.router.add_static(webchat.STATIC_PREFIX, webchat.PACKAGE_DIR / "static")

@@ -347,3 +347,26 @@ async def test_the_rota_is_read_by_everyone_and_edited_only_by_admins(
     assert (await root.call("DELETE", f"/rota/overrides/{override['id']}"))[0] == 204
     actions = {e.action for e in await app[SERVICES].audit.entries()}
     assert {"rota_changed", "rota_override_added", "rota_override_removed"} <= actions
+
+
+async def test_admins_create_accounts_and_advocates_cannot(
+    app: web.Application, sign_in: SignIn
+) -> None:
+    ana = await sign_in("ana")
+    root = await sign_in("root", role="admin", available=False)
+    new = {"username": "sam", "role": "advocate", "password": "a long enough pass"}
+    assert (await ana.call("POST", "/users", new))[0] == 403
+    assert (await ana.call("GET", "/users"))[0] == 403
+    status, created = await root.call("POST", "/users", new)
+    assert (status, created["username"], created["role"]) == (201, "sam", "advocate")
+    assert (await root.call("POST", "/users", new))[0] == 409
+    status, problem = await root.call(
+        "POST", "/users", {**new, "username": "x", "password": "short"}
+    )
+    assert (status, problem["error"]) == (400, "invalid")
+    _, everyone = await root.call("GET", "/users")
+    assert [u["username"] for u in everyone] == ["ana", "root", "sam"]
+    assert "password" not in str(everyone)
+    assert await app[SERVICES].users.authenticate("sam", "a long enough pass") is not None
+    created_entries = await app[SERVICES].audit.entries(action="user_created")
+    assert [(e.actor, e.target) for e in created_entries] == [("root", created["id"])]
