@@ -84,13 +84,20 @@ def routes(
     async def list_handoffs(request: web.Request) -> web.StreamResponse:
         account = await auth.current_account(request)
         handoffs = await service().list_for(account)
-        return web.json_response([await _handoff_json(service(), h, account) for h in handoffs])
+        # The list comes queue first, in order: positions without asking the queue again.
+        waiting = [h for h in handoffs if h.status == "waiting"]
+        return web.json_response(
+            [
+                _handoff_json(h, account, waiting.index(h) + 1 if h in waiting else None)
+                for h in handoffs
+            ]
+        )
 
     @answers
     async def get_handoff(request: web.Request) -> web.StreamResponse:
         account = await auth.current_account(request)
         handoff = await service().get_for(request.match_info["id"], account)
-        body = await _handoff_json(service(), handoff, account)
+        body = _handoff_json(handoff, account, await service().position(handoff))
         summary = await service().summary(handoff)
         body["summary"] = None
         if summary is not None:
@@ -106,7 +113,7 @@ def routes(
     async def claim(request: web.Request) -> web.StreamResponse:
         account = await auth.current_account(request)
         handoff = await service().claim(request.match_info["id"], account)
-        return web.json_response(await _handoff_json(service(), handoff, account))
+        return web.json_response(_handoff_json(handoff, account))
 
     @answers
     async def claim_next(request: web.Request) -> web.StreamResponse:
@@ -114,7 +121,7 @@ def routes(
         handoff = await service().claim_next(account)
         if handoff is None:
             raise json_error(404, "queue_empty", "Nobody is waiting.")
-        return web.json_response(await _handoff_json(service(), handoff, account))
+        return web.json_response(_handoff_json(handoff, account))
 
     @answers
     async def messages(request: web.Request) -> web.StreamResponse:
@@ -146,7 +153,7 @@ def routes(
         handoff = await service().close(
             request.match_info["id"], account, outcome, farewell or None
         )
-        return web.json_response(await _handoff_json(service(), handoff, account))
+        return web.json_response(_handoff_json(handoff, account))
 
     @answers
     async def transfer(request: web.Request) -> web.StreamResponse:
@@ -290,8 +297,8 @@ def _is_heartbeat(data: str) -> bool:
     return isinstance(frame, dict) and frame.get("type") == "heartbeat"
 
 
-async def _handoff_json(
-    service: HandoffService, handoff: HandoffView, account: Account
+def _handoff_json(
+    handoff: HandoffView, account: Account, position: int | None = None
 ) -> dict[str, Any]:
     return {
         "id": handoff.id,
@@ -300,7 +307,7 @@ async def _handoff_json(
         "channel": handoff.channel,
         "alias": handoff.alias,
         "waiting_since": handoff.created_at.isoformat(),
-        "position": await service.position(handoff),
+        "position": position,
         "mine": handoff.claimed_by == account.id,
         "held": handoff.claimed_by is not None and handoff.status == "claimed",
         "offered_to_me": handoff.offered_to == account.id,
