@@ -33,6 +33,7 @@ from handoff.auth import setup_auth
 from handoff.canned import shipped_canned_responses
 from handoff.events import EventHub
 from handoff.service import HandoffService
+from porchlight.metrics import METRICS, Metrics, measure, serve_metrics
 from porchlight.state import (
     BACKGROUND,
     CHANNELS,
@@ -122,6 +123,8 @@ def create_app(
     app[CHANNELS] = channels
     app[BACKGROUND] = BackgroundWork()
     app[EVENTS] = EventHub()
+    app[METRICS] = Metrics()
+    app.middlewares.append(measure)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
@@ -306,6 +309,7 @@ def _routes(app: web.Application) -> list[web.RouteDef]:
         web.get(webchat.WEBSOCKET_PATH, chat_socket),
         web.get("/favicon.ico", favicon),
         web.get("/healthz", healthz),
+        web.get("/metrics", serve_metrics),
     ]
     settings = app[SETTINGS]
     if settings.twilio_auth_token is not None:
