@@ -88,13 +88,48 @@ class MasterKey:
 
 
 class KeyRing:
-    """The master keys the service can use; the current one seals, any of them opens."""
+    """The master keys the service can use; the current one seals, any of them opens.
 
-    def __init__(self, keys: Sequence[MasterKey], current_id: str) -> None:
-        self._keys = {key.key_id: key for key in keys}
-        if current_id not in self._keys:
+    A ring loaded from the key file follows the file: :meth:`refresh` re-reads it, and a
+    value sealed under a key the ring does not know yet makes it look once more, so a
+    running service picks up a key that ``porchlight keys rotate`` just added.
+    """
+
+    def __init__(
+        self, keys: Sequence[MasterKey], current_id: str, path: Path | None = None
+    ) -> None:
+        self._path = path
+        self._pinned: dict[str, bytes] = {}
+        self._set_keys(keys, current_id)
+
+    def _set_keys(self, keys: Sequence[MasterKey], current_id: str) -> None:
+        found = {key.key_id: key for key in keys}
+        if current_id not in found:
             raise UnknownKeyError(f"the current key {current_id!r} is not among the ring's keys")
+        self._keys = found
         self._current_id = current_id
+
+    @property
+    def path(self) -> Path | None:
+        """The key file this ring follows; None for MASTER_KEY or a generated ring."""
+        return self._path
+
+    def refresh(self) -> None:
+        """Re-read the key file: pick up a rotated-in key, drop a retired one."""
+        if self._path is not None:
+            keys = _read_key_file(self._path)
+            self._set_keys(keys, keys[-1].key_id)
+
+    def pin(self, purpose: str, value: bytes) -> None:
+        """Fix what :meth:`derive` returns for a purpose (the value kept in the database).
+
+        Derived keys (pseudonyms, receipt digests, …) must outlive a key rotation:
+        returning people must still be recognised and saved receipt codes must still work.
+        So each is derived once, stored wrapped like a data key, and pinned at start.
+        """
+        if len(value) != KEY_BYTES:
+            raise ValueError(f"a pinned {purpose!r} key must be {KEY_BYTES} bytes")
+        self._pinned[purpose] = value
 
     @property
     def current(self) -> MasterKey:
@@ -112,6 +147,8 @@ class KeyRing:
         Raises:
             UnknownKeyError: the key was removed from the ring or never belonged to it.
         """
+        if key_id not in self._keys:
+            self.refresh()  # rotated in since we loaded? (no-op for MASTER_KEY)
         try:
             return self._keys[key_id]
         except KeyError:
@@ -121,9 +158,25 @@ class KeyRing:
         """A key for one purpose, independent of the key that wraps data keys.
 
         HKDF with the purpose as ``info`` means a leaked pseudonym key reveals nothing about
-        the master key or about keys derived for other purposes. It is derived from the
-        *current* key, so appending a key to the file changes every derived key too.
+        the master key or about keys derived for other purposes. A pinned value (see
+        :meth:`pin`) wins; otherwise the key is derived from the current master key, which
+        is only well defined while the ring holds one key, so a rotated ring refuses.
+
+        Raises:
+            UnknownKeyError: the ring holds several keys and this purpose was not pinned.
         """
+        pinned = self._pinned.get(purpose)
+        if pinned is not None and length <= KEY_BYTES:
+            # HKDF output is a stream: a shorter key is the prefix of the 32-byte one.
+            return pinned[:length]
+        if len(self._keys) > 1:
+            raise UnknownKeyError(
+                f"the {purpose!r} key must be pinned from the database once keys are rotated"
+            )
+        return self.derive_fresh(purpose, length)
+
+    def derive_fresh(self, purpose: str, length: int = KEY_BYTES) -> bytes:
+        """Derive from the current master key, ignoring pins (to create the value to pin)."""
         return HKDF(
             algorithm=hashes.SHA256(),
             length=length,
@@ -167,7 +220,39 @@ class KeyRing:
         if not path.exists():
             _create_key_file(path)
         keys = _read_key_file(path)
-        return cls(keys, keys[-1].key_id)
+        return cls(keys, keys[-1].key_id, path)
+
+
+def add_key_to_file(path: Path) -> MasterKey:
+    """Append a fresh key, which becomes the current one (``porchlight keys rotate``)."""
+    keys = _read_key_file(path)
+    key = MasterKey.from_secret(os.urandom(KEY_BYTES))
+    _replace_key_file(path, [*keys, key])
+    return key
+
+
+def retire_keys_from_file(path: Path, keep: set[str]) -> list[str]:
+    """Rewrite the key file with only the keys in ``keep`` (the current one always stays).
+
+    Returns the ids removed.
+    """
+    keys = _read_key_file(path)
+    kept = [k for k in keys if k.key_id in keep or k is keys[-1]]
+    _replace_key_file(path, kept)
+    return [k.key_id for k in keys if k not in kept]
+
+
+def _replace_key_file(path: Path, keys: Sequence[MasterKey]) -> None:
+    """Write the whole file anew and rename it into place: readers see old or new, never half."""
+    lines = "".join(f"{k.key_id} {base64.b64encode(k.secret).decode('ascii')}\n" for k in keys)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        _write_exclusive(temporary, _KEY_FILE_HEADER + lines)
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+    _sync_directory(path.parent)
 
 
 def _read_key_file(path: Path) -> list[MasterKey]:

@@ -26,7 +26,7 @@ from channels.twilio.channel import SmsChannel, TwilioMessaging, WhatsAppChannel
 from channels.webchat import routes as webchat
 from channels.webchat.channel import WebChatChannel
 from config import Settings
-from crypto import KeyRing, Pseudonymizer, ReceiptHasher
+from crypto import KeyFileError, KeyRing, Pseudonymizer, ReceiptHasher
 from handoff import api as handoff_api
 from handoff import dashboard, people_api, rota_api
 from handoff.auth import setup_auth
@@ -66,6 +66,7 @@ from storage.reports import ReportStore
 from storage.resources import ResourceStore
 from storage.retention import RetentionStore
 from storage.rota import RotaStore
+from storage.service_keys import ServiceKeyStore
 from storage.users import UserStore
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ TIMER_INTERVAL_SECONDS = 10.0
 OUTBOX_INTERVAL_SECONDS = 1.0
 HANDOFF_INTERVAL_SECONDS = 5.0
 PURGE_INTERVAL_SECONDS = 3600.0
+# How soon a running service starts sealing with a key `porchlight keys rotate` added.
+KEY_REFRESH_SECONDS = 60.0
 # Channels whose replies leave through the outbox and a provider's API.
 OUTBOX_CHANNELS = frozenset({"sms", "whatsapp", "telegram"})
 
@@ -116,7 +119,6 @@ def create_app(
     app = web.Application()
     app[SETTINGS] = settings
     app[KEYRING] = keyring or load_keyring(settings)
-    receipt_hasher = receipt_hasher or ReceiptHasher(app[KEYRING])
     app[SCRIPT] = load_builtin_script("default")
     app[WEBCHAT] = WebChatChannel()
     channels: dict[str, Channel] = {WebChatChannel.name: app[WEBCHAT]}
@@ -131,10 +133,13 @@ def create_app(
         try:
             await upgrade_to_head(engine)
             sessions = create_session_factory(engine)
+            # Before anything derives a purpose key: they must survive key rotations.
+            await ServiceKeyStore(sessions, clock=clock).pin_all(app[KEYRING])
+            hasher = receipt_hasher or ReceiptHasher(app[KEYRING])
             conversations = ConversationStore(sessions, app[KEYRING], clock=clock)
             resources = ResourceStore(sessions)
             await resources.seed_if_empty(load_demo_directory())
-            reports = ReportStore(sessions, app[KEYRING], receipt_hasher, clock=clock)
+            reports = ReportStore(sessions, app[KEYRING], hasher, clock=clock)
             deletions = DeletionQueue(sessions, clock=clock)
             audit = AuditLog(sessions, clock=clock)
             handoffs = HandoffStore(sessions, app[KEYRING], clock=clock)
@@ -242,6 +247,13 @@ def create_app(
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def key_refresh(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_follow_key_file(app[KEYRING], KEY_REFRESH_SECONDS))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def timers(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_run_timers(app, timer_interval))
         yield
@@ -256,6 +268,7 @@ def create_app(
     app.cleanup_ctx.append(outbox)
     app.cleanup_ctx.append(handoff_worker)
     app.cleanup_ctx.append(retention)
+    app.cleanup_ctx.append(key_refresh)
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_close_websockets)
     app.router.add_routes(_routes(app))
@@ -367,6 +380,20 @@ async def _run_handoffs(app: web.Application, interval: float) -> None:
             await app[SERVICES].handoff_service.tick()
         except Exception:  # the worker must survive a database hiccup
             logger.exception("handoff worker: a round failed")
+
+
+async def _follow_key_file(keyring: KeyRing, interval: float) -> None:
+    """Re-read the key file now and then, so new data is sealed with a rotated-in key."""
+    while True:
+        await asyncio.sleep(interval)
+        before = keyring.current.key_id
+        try:
+            keyring.refresh()
+        except KeyFileError as exc:  # keep the keys we have; say why the file was refused
+            logger.error("key file: %s", exc)
+            continue
+        if keyring.current.key_id != before:
+            logger.warning("key file: now sealing with master key %s", keyring.current.key_id)
 
 
 async def _run_purges(app: web.Application, interval: float) -> None:

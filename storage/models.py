@@ -356,6 +356,20 @@ class RotaOverride(Base):
     on_call: Mapped[bool] = mapped_column(Boolean)
 
 
+class ServiceKey(Base):
+    """A purpose key (pseudonyms, receipt digests, …), wrapped by the master key.
+
+    Stored so that it survives a master-key rotation: only its wrapping changes.
+    """
+
+    __tablename__ = "service_keys"
+
+    purpose: Mapped[str] = mapped_column(String(64), primary_key=True)
+    master_key_id: Mapped[str] = mapped_column(String(32))
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class AuditEntry(Base):
     """Who did what to which record: append-only (no store method updates or deletes it).
 
