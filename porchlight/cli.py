@@ -23,6 +23,7 @@ from channels.telegram.channel import make_bot
 from channels.telegram.routes import WEBHOOK_PATH as TELEGRAM_WEBHOOK_PATH
 from config import ConfigError, Settings, format_settings, load_settings
 from crypto import CryptoError
+from porchlight import keys
 from porchlight.app import create_app, load_keyring
 from porchlight.logs import configure_logging
 from porchlight.state import SERVICES
@@ -113,6 +114,19 @@ def _parser() -> argparse.ArgumentParser:
         help="read the password from standard input (never from the command line)",
     )
     add.set_defaults(handler=_user_add)
+
+    keys_parser = sub.add_parser("keys", help="rotate the master key")
+    keys_sub = keys_parser.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    rotate = keys_sub.add_parser(
+        "rotate", help="add a new master key and re-wrap everything under it (online)"
+    )
+    _add_config_option(rotate)
+    rotate.set_defaults(handler=_keys_rotate)
+    retire = keys_sub.add_parser(
+        "retire", help="remove old master keys once nothing needs them (3 min after rotate)"
+    )
+    _add_config_option(retire)
+    retire.set_defaults(handler=_keys_retire)
 
     purge = sub.add_parser(
         "purge", help="delete now what is older than RETENTION_DAYS (the service also does hourly)"
@@ -264,6 +278,26 @@ def _user_add(args: argparse.Namespace) -> int:
         print(f"error: {message}", file=sys.stderr)
         return EXIT_USAGE
     print(f"created {account.role} {account.username}")
+    return 0
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
+    result = asyncio.run(keys.rotate(_load(args)))
+    print(
+        f"added master key {result.current_key} and re-wrapped {result.rewrapped} keys under "
+        "it. Running instances switch to it within a minute. Back up the key file now; "
+        f"in {keys.SETTLE_SECONDS // 60} minutes run `porchlight keys retire`."
+    )
+    return 0
+
+
+def _keys_retire(args: argparse.Namespace) -> int:
+    result = asyncio.run(keys.retire(_load(args)))
+    retired = ", ".join(result.retired) or "none"
+    print(
+        f"retired master keys: {retired}. Only {result.current_key} is needed now; "
+        "back up the key file again and destroy copies of the old one."
+    )
     return 0
 
 
