@@ -384,6 +384,10 @@ class ConversationService:
             logger.warning("conversation %s used an emergency keyword", conversation.alias)
         if Effect.DURESS in result.effects:
             logger.warning("conversation %s is frozen: duress word", conversation.alias)
+        if Effect.DURESS in result.effects:
+            # Someone may be reading over the person's shoulder: keep answering innocently,
+            # but destroy everything said so far, now.
+            await self._store.shred_history(conversation.id, _after_duress(result.state))
         was_with_human = bool(conversation.flow_state.get("with_human"))
         if was_with_human and Effect.DURESS in result.effects:
             await self._left([conversation.id], "duress")
@@ -491,6 +495,14 @@ def _priority(result: StepResult) -> str:
     ):
         return "high"
     return "normal"
+
+
+def _after_duress(state: FlowState) -> dict[str, Any]:
+    """All a conversation keeps after the duress word: frozen, flagged, its language."""
+    kept = FlowState(
+        language=state.language, frozen=True, flags=("duress",), expires_at=state.expires_at
+    )
+    return kept.to_dict()
 
 
 def queue_frame(ticket: QueueTicket, text: str) -> dict[str, Any]:

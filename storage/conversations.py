@@ -301,6 +301,44 @@ class ConversationStore:
             ids = {i for i in (*inbound, *outbound) if i is not None}
             return sorted(ids, key=lambda i: (len(i), i))
 
+    async def shred_history(self, conversation_id: str, flow_state: dict[str, Any]) -> None:
+        """Crypto-shred everything said so far but keep the conversation going (duress).
+
+        A fresh data key replaces the old one, which is destroyed: the messages and earlier
+        answers go with it. Only what must survive is moved to the new key: the reply
+        address and the messages still waiting in the outbox (the innocuous reply that must
+        still reach the person). Everything else queued or sent is deleted.
+        """
+        async with self._sessions.begin() as session:
+            row = await session.get(Conversation, conversation_id, with_for_update=True)
+            if row is None:
+                raise ConversationNotFound(conversation_id)
+            old = await self._cipher(session, conversation_id)
+            data_key = new_data_key()
+            wrapped = wrap_data_key(self._keyring, data_key, _key_aad(conversation_id))
+            new = FieldCipher(data_key)
+            if row.reply_address is not None:
+                aad = field_aad("conversations", "reply_address", conversation_id)
+                row.reply_address = new.seal_text(old.open_text(row.reply_address, aad), aad)
+            items = await session.scalars(
+                select(OutboxItem).where(OutboxItem.conversation_id == conversation_id)
+            )
+            for item in items:
+                if item.status == "pending":  # see the note on record_turn about the literal
+                    aad = field_aad("outbox", "body", item.id)
+                    item.body = new.seal_text(old.open_text(item.body, aad), aad)
+                else:
+                    await session.delete(item)
+            await session.execute(delete(Message).where(Message.conversation_id == conversation_id))
+            row.flow_state = _seal_state(new, conversation_id, flow_state)
+            row.message_count = 0
+            key_row = await session.get(ConversationKey, conversation_id)
+            assert key_row is not None  # noqa: S101 -- _cipher found it above
+            key_row.wrapped_key = wrapped
+            key_row.master_key_id = wrapped_key_id(wrapped)
+        async with self._sessions() as session:
+            await scrub_free_space(await session.connection())
+
     async def destroy_key(self, conversation_id: str) -> bool:
         """Crypto-shred: delete only the data key, leaving ciphertext nobody can open."""
         async with self._sessions.begin() as session:

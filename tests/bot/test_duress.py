@@ -1,0 +1,86 @@
+"""The duress word: an innocent answer, and everything said before it crypto-shredded."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select, text
+
+from bot.engine import InboundKind
+from bot.script import load_builtin_script
+from bot.service import ConversationService
+from channels.base import InboundMessage
+from config import Settings
+from crypto import KeyRing, Pseudonymizer
+from crypto.cipher import field_aad
+from storage.conversations import ConversationStore, conversation_cipher
+from storage.engine import SessionFactory, sqlite_files
+from storage.models import OutboxItem
+from storage.reports import ReportStore
+from storage.resources import ResourceStore
+
+pytestmark = pytest.mark.privacy
+
+PHONE = "+15550104417"
+CANARY = "canary-pear-7127 he checks my phone"
+INNOCENT = "Thanks! Your order is confirmed."
+
+
+async def queued_texts(sessions: SessionFactory, keyring: KeyRing) -> list[tuple[str, str]]:
+    async with sessions() as session:
+        rows = list(await session.scalars(select(OutboxItem).order_by(OutboxItem.seq)))
+        found = []
+        for row in rows:
+            cipher = await conversation_cipher(session, keyring, row.conversation_id)
+            body = cipher.open_text(row.body, field_aad("outbox", "body", row.id))
+            found.append((row.status, json.loads(body)["text"]))
+        return found
+
+
+async def test_the_duress_word_shreds_the_past_and_keeps_answering_innocently(
+    sessions: SessionFactory,
+    keyring: KeyRing,
+    settings: Settings,
+    resource_store: ResourceStore,
+    report_store: ReportStore,
+) -> None:
+    store = ConversationStore(sessions, keyring)
+    service = ConversationService(
+        store,
+        Pseudonymizer.from_keyring(keyring),
+        load_builtin_script("default"),
+        resources=resource_store,
+        reports=report_store,
+        outbox_channels=frozenset({"sms"}),
+    )
+
+    async def say(body: str) -> None:
+        await service.handle(
+            InboundMessage(channel="sms", address=PHONE, kind=InboundKind.TEXT, text=body)
+        )
+
+    await say("hello")
+    await say(CANARY)  # not understood, but stored
+    (conversation_id,) = await store.ids()
+    async with sessions() as session:
+        before = [
+            bytes(row[0])
+            for query in ("SELECT body FROM messages", "SELECT wrapped_key FROM conversation_keys")
+            for row in await session.execute(text(query))
+        ]
+
+    await say("pizza")
+
+    assert (await queued_texts(sessions, keyring))[-1] == ("pending", INNOCENT)
+    assert await store.messages(conversation_id) == [], "everything said before is gone"
+    conversation = await store.get(conversation_id)
+    assert conversation.reply_address == PHONE, "the innocent reply can still be delivered"
+    assert conversation.flow_state["results"] == {}
+    for path in sqlite_files(settings.database_url):
+        content = path.read_bytes()
+        assert not [blob for blob in before if blob in content], path
+
+    await say("hello")  # whoever is holding the phone now gets no greeting, no menu
+    assert (await queued_texts(sessions, keyring))[-1] == ("pending", INNOCENT)
+    assert await store.ids() == [conversation_id]
