@@ -4,18 +4,16 @@ The canaries are searched for in every encoding a careless layer might use: plai
 encoded, JSON escaped and base64.
 """
 
-import base64
-import json
 import logging
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from config import Settings
 from tests.channels.webchat.test_websocket import WS, receive_until_options
+from tests.privacy import canaries_in, forms
 
 pytestmark = pytest.mark.privacy
 
@@ -23,25 +21,8 @@ CANARY_TEXT = "canary-fig-6203 he took my passport"
 CANARY_AREA = "Canarytown-North-7781"
 
 
-def encodings(canary: str) -> list[bytes]:
-    forms = {
-        canary,
-        quote(canary),
-        quote_plus(canary),
-        json.dumps(canary)[1:-1],
-        base64.b64encode(canary.encode()).decode(),
-        base64.urlsafe_b64encode(canary.encode()).decode(),
-    }
-    return [form.encode() for form in forms] + [canary.encode("utf-16-le")]
-
-
 def find_canaries(blob: bytes) -> list[str]:
-    return [
-        form.decode(errors="replace")
-        for canary in (CANARY_TEXT, CANARY_AREA)
-        for form in encodings(canary)
-        if form in blob
-    ]
+    return canaries_in(blob, (CANARY_TEXT, CANARY_AREA))
 
 
 async def chat_with_canaries(client: TestClient[Any, Any], *, then_exit: bool) -> None:
@@ -83,5 +64,5 @@ async def test_canaries_appear_nowhere_on_disk_or_in_logs(
 
 def test_the_canary_search_finds_each_encoding(tmp_path: Path) -> None:
     """Guard the guard: the search above must be able to fail."""
-    for form in encodings(CANARY_TEXT):
+    for form in forms(CANARY_TEXT):
         assert find_canaries(b"prefix " + form + b" suffix")

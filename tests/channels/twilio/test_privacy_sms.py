@@ -14,7 +14,7 @@ import pytest
 
 from porchlight.state import SERVICES, SETTINGS
 from tests.channels.twilio.conftest import TwilioRig
-from tests.test_privacy import encodings
+from tests.privacy import canaries_in, files_written_since, forms, now
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.privacy
@@ -25,36 +25,25 @@ CANARY_ADVOCATE = "canary-advocate-5521 you can call the shelter"
 CANARY_NOTE = "canary-note-8830 lives near the depot"
 
 
-def forms(canary: str) -> list[bytes]:
-    found = encodings(canary)
-    digits = "".join(ch for ch in canary if ch.isdigit())
-    if canary.startswith("+"):
-        found.append(digits.encode())
-    return found
+CANARIES = (CANARY_PHONE, CANARY_WORDS, CANARY_ADVOCATE, CANARY_NOTE)
 
 
-def canaries_in(blob: bytes) -> list[str]:
-    return [
-        form.decode(errors="replace")
-        for canary in (CANARY_PHONE, CANARY_WORDS, CANARY_ADVOCATE, CANARY_NOTE)
-        for form in forms(canary)
-        if form in blob
-    ]
-
-
-async def test_an_sms_handoff_then_stop_leaves_no_canary_on_disk_or_in_logs(
-    twilio_rig: TwilioRig, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+async def test_a_handoff_then_stop_leaves_no_canary_on_disk_or_in_logs(
+    twilio_rig: TwilioRig, caplog: pytest.LogCaptureFixture, channel: str
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    started = now()
+    sender = CANARY_PHONE if channel == "sms" else f"whatsapp:{CANARY_PHONE}"
     services = twilio_rig.app[SERVICES]
     advocate = await services.users.add_user(username="ana", role="advocate", password="p" * 12)
     await services.presence.set_available(advocate.id, True)
 
     for body in ("hello", "1", "1", "1"):  # safe to talk, talk to someone, any time
-        await twilio_rig.say(body, sender=CANARY_PHONE)
+        await twilio_rig.say(body, sender=sender)
     (handoff,) = await services.handoffs.queue()
     await services.handoff_service.claim(handoff.id, advocate)
-    await twilio_rig.say(CANARY_WORDS, sender=CANARY_PHONE)
+    await twilio_rig.say(CANARY_WORDS, sender=sender)
 
     async def person_wrote() -> bool:
         transcript = await services.handoff_service.transcript(handoff.id, advocate)
@@ -68,7 +57,7 @@ async def test_an_sms_handoff_then_stop_leaves_no_canary_on_disk_or_in_logs(
         return any(m["Body"] == CANARY_ADVOCATE for m in twilio_rig.fake.sent)
 
     await eventually(delivered, True)
-    await twilio_rig.say("STOP", sender=CANARY_PHONE)
+    await twilio_rig.say("STOP", sender=sender)
 
     async def left() -> str:
         return (await services.handoffs.get(handoff.id)).status
@@ -77,14 +66,15 @@ async def test_an_sms_handoff_then_stop_leaves_no_canary_on_disk_or_in_logs(
     await eventually(services.conversations.count, 0)
     await twilio_rig.client.close()  # flush and close the database
 
-    files = [p for p in twilio_rig.app[SETTINGS].data_dir.rglob("*") if p.is_file()]
+    data_dir = twilio_rig.app[SETTINGS].data_dir
+    files = files_written_since(started, data_dir)
     assert any(p.name == "porchlight.db" for p in files)
     for path in files:
-        assert canaries_in(path.read_bytes()) == [], path
+        assert canaries_in(path.read_bytes(), CANARIES) == [], path
     assert caplog.records, "the test must actually capture logs"
-    assert canaries_in(caplog.text.encode()) == []
+    assert canaries_in(caplog.text.encode(), CANARIES) == []
 
 
 def test_the_phone_forms_include_digits_only() -> None:
     assert b"15550109876" in forms(CANARY_PHONE)
-    assert canaries_in(b"to=%2B15550109876") != []
+    assert canaries_in(b"to=%2B15550109876", CANARIES) != []

@@ -1,0 +1,61 @@
+"""Canary searching shared by the privacy tests: every form a careless layer might write."""
+
+from __future__ import annotations
+
+import base64
+import json
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+MAX_SCANNED_BYTES = 50 * 1024 * 1024
+
+
+def forms(canary: str) -> list[bytes]:
+    """Plain, URL-encoded, JSON-escaped, base64, UTF-16 and, for numbers, digits only."""
+    found = {
+        canary,
+        quote(canary),
+        quote_plus(canary),
+        json.dumps(canary)[1:-1],
+        base64.b64encode(canary.encode()).decode(),
+        base64.urlsafe_b64encode(canary.encode()).decode(),
+    }
+    digits = "".join(ch for ch in canary if ch.isdigit())
+    if len(digits) >= 7 and digits == canary.lstrip("+").replace(" ", ""):
+        found.add(digits)  # a phone number or chat id written without its punctuation
+    return [form.encode() for form in found] + [canary.encode("utf-16-le")]
+
+
+def canaries_in(blob: bytes, canaries: Iterable[str]) -> list[str]:
+    """Which forms of which canaries occur in ``blob``."""
+    return [
+        form.decode(errors="replace")
+        for canary in canaries
+        for form in forms(canary)
+        if form in blob
+    ]
+
+
+def files_written_since(started: float, *roots: Path) -> list[Path]:
+    """Files under ``roots`` (and the system temp directory) changed since ``started``."""
+    found = []
+    for root in (*roots, Path(tempfile.gettempdir())):
+        for path in root.rglob("*"):
+            try:
+                if (
+                    path.is_file()
+                    and path.stat().st_mtime >= started
+                    and path.stat().st_size <= MAX_SCANNED_BYTES
+                ):
+                    found.append(path)
+            except OSError:
+                continue  # vanished or unreadable meanwhile: another process's file
+    return found
+
+
+def now() -> float:
+    """A start mark for :func:`files_written_since` (file times have coarse resolution)."""
+    return time.time() - 1
