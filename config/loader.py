@@ -191,6 +191,7 @@ def _build(given: Mapping[str, _Given]) -> Settings:
             "telegram_api_base", _http_url(exact=True), "https://api.telegram.org"
         ),
         retention_days=get("retention_days", _int_between(1, 3650), 90),
+        report_retention_days=get("report_retention_days", _int_between(1, 3650), None),
         quick_exit_url=get("quick_exit_url", _http_url(exact=False), "https://www.bbc.com/weather"),
         log_level=get("log_level", _log_level, "INFO"),
         totp_required_roles=get("totp_required_roles", _roles, ("admin",)),

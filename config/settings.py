@@ -80,6 +80,7 @@ class Settings:
     telegram_secret_token: Secret | None
     telegram_api_base: str
     retention_days: int
+    report_retention_days: int | None
     quick_exit_url: str
     log_level: str
     totp_required_roles: tuple[str, ...]

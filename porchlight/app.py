@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from aiohttp import WSCloseCode, web
 from argon2 import PasswordHasher
@@ -64,7 +64,7 @@ from storage.outbox import DeletionQueue, OutboxStore
 from storage.presence import PresenceStore
 from storage.reports import ReportStore
 from storage.resources import ResourceStore
-from storage.retention import RetentionStore
+from storage.retention import RetentionStore, retention_periods
 from storage.rota import RotaStore
 from storage.service_keys import ServiceKeyStore
 from storage.users import UserStore
@@ -398,10 +398,11 @@ async def _follow_key_file(keyring: KeyRing, interval: float) -> None:
 
 async def _run_purges(app: web.Application, interval: float) -> None:
     """Delete expired data once at start and then every ``interval``; survive a bad round."""
-    keep = timedelta(days=app[SETTINGS].retention_days)
+    settings = app[SETTINGS]
+    keep, keep_reports = retention_periods(settings.retention_days, settings.report_retention_days)
     while True:
         try:
-            purged = await app[SERVICES].retention.purge(keep)
+            purged = await app[SERVICES].retention.purge(keep, keep_reports)
         except Exception:  # the worker must survive a database hiccup
             logger.exception("retention: a purge failed")
         else:

@@ -10,7 +10,6 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -29,7 +28,7 @@ from porchlight.logs import configure_logging
 from porchlight.state import SERVICES
 from storage.engine import create_engine, create_session_factory
 from storage.migrate import upgrade_to_head
-from storage.retention import Purged, RetentionStore
+from storage.retention import Purged, RetentionStore, retention_periods
 from storage.users import ROLES, Account, InvalidAccount, UserExists, UserStore
 
 EXIT_INVALID = 1  # the input was read and is wrong: a script that fails its checks
@@ -306,7 +305,9 @@ def _purge(args: argparse.Namespace) -> int:
     purged = asyncio.run(_purge_expired(settings))
     print(
         f"deleted {purged.conversations} conversations, {purged.reports} reports and "
-        f"{purged.inbound_ids} delivery ids untouched for {settings.retention_days} days"
+        f"{purged.inbound_ids} delivery ids past their retention period "
+        f"(RETENTION_DAYS={settings.retention_days}, "
+        f"REPORT_RETENTION_DAYS={settings.report_retention_days or settings.retention_days})"
     )
     return 0
 
@@ -316,7 +317,10 @@ async def _purge_expired(settings: Settings) -> Purged:
     try:
         await upgrade_to_head(engine)
         retention = RetentionStore(create_session_factory(engine))
-        return await retention.purge(timedelta(days=settings.retention_days))
+        keep, keep_reports = retention_periods(
+            settings.retention_days, settings.report_retention_days
+        )
+        return await retention.purge(keep, keep_reports)
     finally:
         await engine.dispose()
 

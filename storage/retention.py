@@ -45,6 +45,12 @@ class Purged:
     inbound_ids: int = 0
 
 
+def retention_periods(retention_days: int, report_days: int | None) -> tuple[timedelta, timedelta]:
+    """(conversations, reports) keep periods from the two settings."""
+    keep = timedelta(days=retention_days)
+    return keep, timedelta(days=report_days) if report_days is not None else keep
+
+
 class RetentionStore:
     """Deletes everything older than the retention period; see the module docstring."""
 
@@ -52,18 +58,22 @@ class RetentionStore:
         self._sessions = sessions
         self._clock = clock
 
-    async def purge(self, keep: timedelta) -> Purged:
-        """Delete what has been untouched for longer than ``keep``; returns the counts."""
+    async def purge(self, keep: timedelta, keep_reports: timedelta | None = None) -> Purged:
+        """Delete what has been untouched for longer than ``keep``; returns the counts.
+
+        ``keep_reports``, when given, applies to reports instead of ``keep``.
+        """
         cutoff = self._clock() - keep
+        report_cutoff = self._clock() - (keep_reports or keep)
         conversations = 0
         while batch := await self._stale_conversations(cutoff):
             await self._delete_conversations(batch)
             conversations += len(batch)
         async with self._sessions.begin() as session:
             # Reports carry their own key: shred it and the row together.
-            stale_reports = select(Report.id).where(Report.updated_at < cutoff)
+            stale_reports = select(Report.id).where(Report.updated_at < report_cutoff)
             reports = len(list(await session.scalars(stale_reports)))
-            await session.execute(delete(Report).where(Report.updated_at < cutoff))
+            await session.execute(delete(Report).where(Report.updated_at < report_cutoff))
             ledger = await session.execute(
                 delete(ProcessedInbound).where(ProcessedInbound.received_at < cutoff)
             )

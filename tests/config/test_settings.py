@@ -71,6 +71,7 @@ def test_defaults_are_safe_and_complete(tmp_path: Path) -> None:
         telegram_secret_token=None,
         telegram_api_base="https://api.telegram.org",
         retention_days=90,
+        report_retention_days=None,
         quick_exit_url="https://www.bbc.com/weather",
         log_level="INFO",
         totp_required_roles=("admin",),

@@ -106,3 +106,17 @@ async def test_a_purge_with_nothing_old_changes_nothing(
     purged = await RetentionStore(sessions, clock=clock).purge(KEEP)
     assert purged.conversations == 0
     assert (await conversations.get(kept.id)).id == kept.id
+
+
+async def test_reports_can_be_kept_for_a_different_time(
+    sessions: SessionFactory, keyring: KeyRing, insecure_receipt_hasher: ReceiptHasher
+) -> None:
+    clock = FakeClock()
+    reports = ReportStore(sessions, keyring, insecure_receipt_hasher, clock=clock)
+    await reports.submit("sms", {"what": "something happened"})
+    clock.advance(days=100)
+    retention = RetentionStore(sessions, clock=clock)
+    assert (await retention.purge(KEEP, keep_reports=timedelta(days=365))).reports == 0
+    assert await reports.count() == 1
+    clock.advance(days=266)
+    assert (await retention.purge(KEEP, keep_reports=timedelta(days=365))).reports == 1
