@@ -382,15 +382,14 @@ class ConversationService:
         )
         if Effect.EMERGENCY in result.effects:
             logger.warning("conversation %s used an emergency keyword", conversation.alias)
-        if Effect.DURESS in result.effects:
-            logger.warning("conversation %s is frozen: duress word", conversation.alias)
+        was_with_human = bool(conversation.flow_state.get("with_human"))
         if Effect.DURESS in result.effects:
             # Someone may be reading over the person's shoulder: keep answering innocently,
             # but destroy everything said so far, now.
+            logger.warning("conversation %s is frozen: duress word", conversation.alias)
             await self._store.shred_history(conversation.id, _after_duress(result.state))
-        was_with_human = bool(conversation.flow_state.get("with_human"))
-        if was_with_human and Effect.DURESS in result.effects:
-            await self._left([conversation.id], "duress")
+            if was_with_human:
+                await self._left([conversation.id], "duress")
         elif was_with_human and status != ACTIVE:
             await self._left([conversation.id], "expired")
         elif Effect.RELAY in result.effects and self._handoffs is not None:
