@@ -1,0 +1,226 @@
+"""Benchmark: inbound SMS webhooks, Porchlight against a bare app and the storage floor.
+
+    python -m bench.sms_webhook [--messages 3000] [--concurrency 32] [--rate 500]
+
+Three servers run as separate processes on loopback: ``bare`` (parse the form, answer TwiML),
+``floor`` (the same plus one AES-GCM encryption and one SQLite insert) and ``porchlight
+serve`` on its embedded SQLite, with real Twilio signatures. Each gets the same signed
+webhooks from distinct senders. Reported:
+
+- throughput: messages fully handled per second (for Porchlight: until every conversation
+  is stored, read from /metrics, not just answered), and its ratio to the floor and the
+  bare app measured in the same run;
+- latency at a steady ``--rate``: p50 and p99 of the webhook's answer.
+
+Replies are queued in the outbox as usual; Twilio's API is pointed at a closed port, so
+delivery is retried later and does not compete with the measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from twilio.request_validator import RequestValidator
+
+ACCOUNT_SID = "AC" + "f" * 32
+AUTH_TOKEN = "bench-auth-token-0123456789abcdef"  # noqa: S105 -- a fake account's
+SENDER = "+15550100000"
+TARGETS = ("bare", "floor", "porchlight")
+
+
+@dataclass
+class Result:
+    """One target's figures."""
+
+    name: str
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def server(name: str, work: Path) -> Iterator[str]:
+    """Start one target in its own process; yield its base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    data_dir = work / name
+    data_dir.mkdir()
+    if name == "porchlight":
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("PORCHLIGHT_")},
+            "PORCHLIGHT_DATA_DIR": str(data_dir),
+            "PORCHLIGHT_PORT": str(port),
+            "PORCHLIGHT_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "PORCHLIGHT_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "PORCHLIGHT_TWILIO_FROM": SENDER,
+            "PORCHLIGHT_TWILIO_API_BASE": f"http://127.0.0.1:{free_port()}",  # closed
+            "PORCHLIGHT_LOG_LEVEL": "ERROR",
+        }
+        command = [sys.executable, "-m", "porchlight", "serve"]
+    else:
+        env = dict(os.environ)
+        command = [sys.executable, "-m", "bench.floor", name, str(port), str(data_dir)]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def wait_ready(url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(400):
+            try:
+                async with http.get(url + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"{url} did not start")
+
+
+def webhooks(url: str, count: int, first: int) -> list[tuple[dict[str, str], str]]:
+    """Signed webhooks from ``count`` different senders."""
+    validator = RequestValidator(AUTH_TOKEN)
+    signed = []
+    for number in range(first, first + count):
+        params = {
+            "MessageSid": f"SM{number:032x}",
+            "AccountSid": ACCOUNT_SID,
+            "From": f"+1555{number:07d}",
+            "To": SENDER,
+            "Body": "hello",
+            "NumMedia": "0",
+        }
+        signed.append((params, validator.compute_signature(url + "/channels/twilio", params)))
+    return signed
+
+
+async def post_all(
+    http: aiohttp.ClientSession, url: str, batch: list[tuple[dict[str, str], str]], workers: int
+) -> None:
+    queue: asyncio.Queue[tuple[dict[str, str], str]] = asyncio.Queue()
+    for item in batch:
+        queue.put_nowait(item)
+
+    async def worker() -> None:
+        while not queue.empty():
+            params, signature = queue.get_nowait()
+            async with http.post(
+                url + "/channels/twilio", data=params, headers={"X-Twilio-Signature": signature}
+            ) as response:
+                if response.status != 200:
+                    raise RuntimeError(f"{url}: HTTP {response.status}")
+                await response.read()
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+
+
+async def stored_conversations(http: aiohttp.ClientSession, url: str) -> int:
+    async with http.get(url + "/metrics") as response:
+        text = await response.text()
+    match = re.search(r'porchlight_conversations\{status="active"\} ([0-9.e+]+)', text)
+    return int(float(match.group(1))) if match else 0
+
+
+async def throughput(name: str, url: str, messages: int, workers: int) -> float:
+    batch = webhooks(url, messages, first=0)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=workers)) as http:
+        await post_all(http, url, batch[:200], workers)  # warm up
+        started = time.perf_counter()
+        await post_all(http, url, batch[200:], workers)
+        if name == "porchlight":  # answered is not done: wait until every turn is stored
+            while await stored_conversations(http, url) < messages:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)  # another process's state: polling is the only way
+        return (messages - 200) / (time.perf_counter() - started)
+
+
+async def latency(url: str, rate: float, seconds: float) -> tuple[float, float]:
+    batch = webhooks(url, int(rate * seconds), first=1_000_000)
+    timings: list[float] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+
+        async def one(params: dict[str, str], signature: str) -> None:
+            started = time.perf_counter()
+            async with http.post(
+                url + "/channels/twilio", data=params, headers={"X-Twilio-Signature": signature}
+            ) as response:
+                await response.read()
+            timings.append(time.perf_counter() - started)
+
+        tasks = []
+        start = time.perf_counter()
+        for index, (params, signature) in enumerate(batch):
+            delay = start + index / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(params, signature)))
+        await asyncio.gather(*tasks)
+    timings.sort()
+    return statistics.median(timings) * 1000, timings[int(len(timings) * 0.99) - 1] * 1000
+
+
+async def run(messages: int, workers: int, rate: float, seconds: float) -> list[Result]:
+    results = []
+    with tempfile.TemporaryDirectory(prefix="porchlight-bench-") as work:
+        for name in TARGETS:
+            with server(name, Path(work)) as url:
+                await wait_ready(url)
+                per_second = await throughput(name, url, messages, workers)
+                p50, p99 = await latency(url, rate, seconds)
+                results.append(Result(name, per_second, p50, p99))
+    return results
+
+
+def report(results: list[Result], rate: float) -> str:
+    by_name = {r.name: r for r in results}
+    floor, bare = by_name["floor"].per_second, by_name["bare"].per_second
+    lines = [
+        f"{'target':<11} {'msg/s':>8} {'x floor':>8} {'x bare':>8} "
+        f"{'p50 ms':>8} {'p99 ms':>8}   (latency at {rate:.0f} msg/s)"
+    ]
+    for r in results:
+        lines.append(
+            f"{r.name:<11} {r.per_second:>8.0f} {r.per_second / floor:>8.2f} "
+            f"{r.per_second / bare:>8.2f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=500)
+    parser.add_argument("--seconds", type=float, default=5)
+    args = parser.parse_args()
+    results = asyncio.run(run(args.messages, args.concurrency, args.rate, args.seconds))
+    print(report(results, args.rate))
+
+
+if __name__ == "__main__":
+    main()
