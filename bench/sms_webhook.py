@@ -80,7 +80,7 @@ def server(name: str, work: Path) -> Iterator[str]:
     else:
         env = dict(os.environ)
         command = [sys.executable, "-m", "bench.floor", name, str(port), str(data_dir)]
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 -- our own interpreter and modules
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
