@@ -212,6 +212,14 @@ PATHS: dict[str, dict[str, Any]] = {
             unsafe=True,
         ),
     },
+    "/api/v1/audit": {
+        "get": _op(
+            "The audit log, newest first (admins); filter with action=, actor= (a user id), "
+            "target=, limit= (1-1000)",
+            "200",
+            errors={"400": "Bad limit", "403": "Admins only"},
+        )
+    },
     "/api/v1/rota": {
         "get": _op(
             "The weekly rota and overrides (TIMEZONE local times), who is expected on call now "

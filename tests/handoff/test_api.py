@@ -370,3 +370,21 @@ async def test_admins_create_accounts_and_advocates_cannot(
     assert await app[SERVICES].users.authenticate("sam", "a long enough pass") is not None
     created_entries = await app[SERVICES].audit.entries(action="user_created")
     assert [(e.actor, e.target) for e in created_entries] == [("root", created["id"])]
+
+
+async def test_admins_read_and_filter_the_audit_log(
+    client: TestClient[Any, Any], app: web.Application, sign_in: SignIn
+) -> None:
+    ana = await sign_in("ana")
+    root = await sign_in("root", role="admin", available=False)
+    socket, handoff_id = await waiting_handoff(client, app)
+    await ana.call("POST", f"/handoffs/{handoff_id}/claim")
+    await ana.call("GET", f"/handoffs/{handoff_id}/messages")
+    assert (await ana.call("GET", "/audit"))[0] == 403
+    status, views = await root.call("GET", "/audit?action=transcript_viewed")
+    assert status == 200
+    assert [(e["actor"], e["target"]) for e in views] == [("ana", handoff_id)]
+    _, by_ana = await root.call("GET", f"/audit?actor={ana.account.id}")
+    assert {e["action"] for e in by_ana} >= {"login", "handoff_claimed", "transcript_viewed"}
+    assert (await root.call("GET", "/audit?limit=0"))[0] == 400
+    await socket.close()
