@@ -387,7 +387,10 @@ class ConversationService:
             # Someone may be reading over the person's shoulder: keep answering innocently,
             # but destroy everything said so far, now.
             logger.warning("conversation %s is frozen: duress word", conversation.alias)
+            copies = await self._provider_copies(conversation.channel, [conversation.id])
             await self._store.shred_history(conversation.id, _after_duress(result.state))
+            if conversation.reply_address is not None:
+                await self._erase(conversation.channel, conversation.reply_address, copies)
             if was_with_human:
                 await self._left([conversation.id], "duress")
         elif was_with_human and status != ACTIVE:
@@ -459,29 +462,51 @@ class ConversationService:
         ended, means all of it.
         """
         channel = message.channel
-        eraser = self._channels.get(channel)
-        if eraser is not None and not eraser.can_delete_history:
-            eraser = None
-        provider = self._channels.get(channel)
-        keeps_copies = provider is not None and provider.keeps_provider_copies
-        ids: list[str] = [message.provider_message_id] if message.provider_message_id else []
-        copies: list[str] = list(ids)
         conversation_ids = await self._store.ids_for(channel, pseudonym)
         await self._left(conversation_ids, "exit")
+        copies = await self._provider_copies(channel, conversation_ids, message.provider_message_id)
         for conversation_id in conversation_ids:
-            if eraser is not None:
-                since = self._clock() - eraser.history_window
-                ids += await self._store.erasable_history(conversation_id, since)
-            if keeps_copies:
-                copies += await self._store.erasable_history(conversation_id, EPOCH)
             await self._store.wipe(conversation_id)
-        if eraser is not None and ids:
-            await eraser.erase_history(message.address, ids)
-        if keeps_copies and copies and self._deletions is not None:
-            await self._deletions.request(channel, sorted(set(copies)))
+        await self._erase(channel, message.address, copies)
         # No alias here: the conversation is gone and nothing should tie this line to it.
         logger.info("a conversation on %s was wiped at the person's request", channel)
         return TurnOutcome(conversation_id=None, wiped=True)
+
+    async def _provider_copies(
+        self, channel: str, conversation_ids: Sequence[str], latest: str | None = None
+    ) -> ProviderCopies:
+        """What providers still show or keep of these conversations; read before they go."""
+        provider = self._channels.get(channel)
+        shown: list[str] = [latest] if latest else []
+        kept: list[str] = list(shown)
+        if provider is None:
+            return ProviderCopies((), ())
+        for conversation_id in conversation_ids:
+            if provider.can_delete_history:
+                since = self._clock() - provider.history_window
+                shown += await self._store.erasable_history(conversation_id, since)
+            if provider.keeps_provider_copies:
+                kept += await self._store.erasable_history(conversation_id, EPOCH)
+        return ProviderCopies(
+            tuple(shown) if provider.can_delete_history else (),
+            tuple(sorted(set(kept))) if provider.keeps_provider_copies else (),
+        )
+
+    async def _erase(self, channel: str, address: str, copies: ProviderCopies) -> None:
+        """Delete the chat's copy (Telegram) and queue the provider's (Twilio) for deletion."""
+        provider = self._channels.get(channel)
+        if provider is not None and copies.shown:
+            await provider.erase_history(address, list(copies.shown))
+        if copies.kept and self._deletions is not None:
+            await self._deletions.request(channel, list(copies.kept))
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCopies:
+    """Provider message ids to delete: from the person's chat, and from the provider."""
+
+    shown: tuple[str, ...]
+    kept: tuple[str, ...]
 
 
 def _priority(result: StepResult) -> str:

@@ -23,6 +23,9 @@ from storage.outbox import DeletionQueue, Delivery, OutboxStore
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+# Twilio refuses to delete a message until its delivery is final, which can take hours for a
+# phone that is off: keep asking (every 10 minutes at most) for about a day.
+MAX_DELETION_ATTEMPTS = 150
 MAX_BACKOFF_SECONDS = 600.0
 # Providers' documented limits: Telegram ~30 messages/s overall and ~1/s per chat; a Twilio
 # long-code number ~1 message/s. Staying under them avoids 429s and carrier filtering.
@@ -110,7 +113,7 @@ class OutboxWorker:
             try:
                 await channel.delete_provider_copy(job.provider_id)
             except DeliveryError as exc:
-                if exc.permanent or job.attempts >= MAX_ATTEMPTS:
+                if exc.permanent or job.attempts >= MAX_DELETION_ATTEMPTS:
                     logger.warning("outbox: a %s copy could not be deleted: %s", job.channel, exc)
                     await self._deletions.give_up(job.id)
                 else:
@@ -126,6 +129,8 @@ class OutboxWorker:
         recovered = await self._outbox.recover_after_crash()
         if recovered:
             logger.warning("outbox: %d deliveries were in flight at a crash: not resent", recovered)
+        if self._deletions is not None:
+            await self._deletions.resume_after_crash()
         while True:
             try:
                 await self.deliver_due()

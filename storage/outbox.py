@@ -212,6 +212,16 @@ class DeletionQueue:
                 row.attempts += 1
             return [DeletionJob(r.id, r.channel, r.provider_id, r.attempts) for r in rows]
 
+    async def resume_after_crash(self) -> int:
+        """Jobs a dead process was working on are tried again: deleting twice is harmless."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(ProviderDeletion)
+                .where(ProviderDeletion.status == SENDING)
+                .values(status=PENDING)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
     async def done(self, job_id: str) -> None:
         """The provider deleted it (or never had it): forget the job, and the id with it."""
         async with self._sessions.begin() as session:

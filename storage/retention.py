@@ -7,6 +7,9 @@ data keys and the rows in one transaction, so a conversation is either whole or 
 readable in part. Afterwards SQLite's freed pages are zeroed (``secure_delete``), handed
 back (``incremental_vacuum``) and the WAL is truncated, so no copy lingers on disk.
 
+Providers that keep their own copies (Twilio, for SMS and WhatsApp) are asked to delete
+them: their message ids are queued for deletion in the same transaction.
+
 Handoff rows stay: they hold no content (an alias, a channel, times, an outcome) and are
 what the statistics are made of; any still open are ended as "left".
 """
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.engine import SessionFactory, scrub_free_space
 from storage.handoffs import LEFT, OPEN
@@ -29,11 +33,14 @@ from storage.models import (
     Message,
     OutboxItem,
     ProcessedInbound,
+    ProviderDeletion,
     Report,
+    new_id,
     utcnow,
 )
 
 BATCH = 500
+PROVIDER_COPY_CHANNELS = frozenset({"sms", "whatsapp"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +61,16 @@ def retention_periods(retention_days: int, report_days: int | None) -> tuple[tim
 class RetentionStore:
     """Deletes everything older than the retention period; see the module docstring."""
 
-    def __init__(self, sessions: SessionFactory, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        clock: Callable[[], datetime] = utcnow,
+        copy_channels: frozenset[str] = PROVIDER_COPY_CHANNELS,
+    ) -> None:
         self._sessions = sessions
         self._clock = clock
+        # Channels whose provider keeps copies we must ask it to delete.
+        self._copy_channels = copy_channels
 
     async def purge(self, keep: timedelta, keep_reports: timedelta | None = None) -> Purged:
         """Delete what has been untouched for longer than ``keep``; returns the counts.
@@ -96,6 +110,7 @@ class RetentionStore:
 
     async def _delete_conversations(self, ids: list[str]) -> None:
         async with self._sessions.begin() as session:
+            await self._queue_provider_deletions(session, ids)
             await session.execute(
                 update(Handoff)
                 .where(Handoff.conversation_id.in_(ids), Handoff.status.in_(OPEN))
@@ -107,3 +122,42 @@ class RetentionStore:
             for table in (HandoffNote, Message, OutboxItem):
                 await session.execute(delete(table).where(table.conversation_id.in_(ids)))
             await session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
+
+    async def _queue_provider_deletions(self, session: AsyncSession, ids: list[str]) -> None:
+        kept_by_provider = select(Conversation.id).where(
+            Conversation.id.in_(ids), Conversation.channel.in_(self._copy_channels)
+        )
+        pairs = [
+            *(
+                await session.execute(
+                    select(Conversation.channel, Message.provider_message_id)
+                    .join(Message, Message.conversation_id == Conversation.id)
+                    .where(
+                        Conversation.id.in_(kept_by_provider),
+                        Message.provider_message_id.is_not(None),
+                    )
+                )
+            ),
+            *(
+                await session.execute(
+                    select(Conversation.channel, OutboxItem.provider_id)
+                    .join(OutboxItem, OutboxItem.conversation_id == Conversation.id)
+                    .where(
+                        Conversation.id.in_(kept_by_provider), OutboxItem.provider_id.is_not(None)
+                    )
+                )
+            ),
+        ]
+        now = self._clock()
+        session.add_all(
+            ProviderDeletion(
+                id=new_id(),
+                channel=channel,
+                provider_id=provider_id,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+            )
+            for channel, provider_id in sorted(set(pairs))
+            if provider_id is not None
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 import pytest
 from sqlalchemy import select, text
@@ -10,13 +11,14 @@ from sqlalchemy import select, text
 from bot.engine import InboundKind
 from bot.script import load_builtin_script
 from bot.service import ConversationService
-from channels.base import InboundMessage
+from channels.base import Channel, InboundMessage, OutboundMessage
 from config import Settings
 from crypto import KeyRing, Pseudonymizer
 from crypto.cipher import field_aad
 from storage.conversations import ConversationStore, conversation_cipher
 from storage.engine import SessionFactory, sqlite_files
 from storage.models import OutboxItem
+from storage.outbox import DeletionQueue
 from storage.reports import ReportStore
 from storage.resources import ResourceStore
 
@@ -84,3 +86,50 @@ async def test_the_duress_word_shreds_the_past_and_keeps_answering_innocently(
     await say("hello")  # whoever is holding the phone now gets no greeting, no menu
     assert (await queued_texts(sessions, keyring))[-1] == ("pending", INNOCENT)
     assert await store.ids() == [conversation_id]
+
+
+class CopyKeepingChannel(Channel):
+    """An SMS channel as far as a wipe cares: the provider keeps copies to delete."""
+
+    name: ClassVar[str] = "sms"
+    supports_buttons: ClassVar[bool] = False
+    can_delete_history: ClassVar[bool] = False
+    max_text_length: ClassVar[int] = 1600
+    keeps_provider_copies: ClassVar[bool] = True
+
+    def parse_inbound(self, address: str, payload: object) -> InboundMessage:
+        raise NotImplementedError
+
+    async def send(self, address: str, message: OutboundMessage) -> str:
+        raise NotImplementedError
+
+
+async def test_the_duress_word_also_asks_twilio_to_delete_what_was_said(
+    sessions: SessionFactory,
+    keyring: KeyRing,
+    resource_store: ResourceStore,
+    report_store: ReportStore,
+) -> None:
+    deletions = DeletionQueue(sessions)
+    service = ConversationService(
+        ConversationStore(sessions, keyring),
+        Pseudonymizer.from_keyring(keyring),
+        load_builtin_script("default"),
+        resources=resource_store,
+        reports=report_store,
+        outbox_channels=frozenset({"sms"}),
+        channels={"sms": CopyKeepingChannel()},
+        deletions=deletions,
+    )
+    for number, body in enumerate(("hello", CANARY, "pizza")):
+        await service.handle(
+            InboundMessage(
+                channel="sms",
+                address=PHONE,
+                kind=InboundKind.TEXT,
+                text=body,
+                provider_message_id=f"SM{number:032x}",
+            )
+        )
+    queued = sorted(job.provider_id for job in await deletions.claim_due())
+    assert queued == [f"SM{0:032x}", f"SM{1:032x}", f"SM{2:032x}"]

@@ -7,7 +7,7 @@ from channels.outbox import MAX_ATTEMPTS, OutboxWorker, RateLimiter, backoff
 from crypto import KeyRing
 from storage.conversations import ACTIVE, ConversationStore, NewMessage
 from storage.engine import SessionFactory
-from storage.outbox import OutboxStore
+from storage.outbox import DeletionQueue, OutboxStore
 from tests.clock import FakeClock
 
 
@@ -222,3 +222,14 @@ async def test_a_crash_leaves_only_the_row_being_sent_unconfirmed_not_the_whole_
     worker = OutboxWorker(store, conversations, {"sms": channel}, limiter=NO_LIMITS)
     await worker.deliver_due()
     assert sorted(text for _, text in channel.sent) == [f"reply {n}" for n in range(1, 5)]
+
+
+async def test_deletions_interrupted_by_a_crash_are_tried_again(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    queue = DeletionQueue(sessions, clock=clock)
+    await queue.request("sms", ["SM0001"])
+    assert [job.provider_id for job in await queue.claim_due()] == ["SM0001"]
+    # The process dies while asking Twilio; deleting twice is harmless, forgetting is not.
+    assert await DeletionQueue(sessions, clock=clock).resume_after_crash() == 1
+    assert [job.provider_id for job in await queue.claim_due()] == ["SM0001"]

@@ -13,6 +13,7 @@ from storage.conversations import ACTIVE, ConversationStore, NewMessage
 from storage.engine import SessionFactory, sqlite_files
 from storage.handoffs import LEFT, HandoffStore
 from storage.inbound import InboundLedger
+from storage.outbox import DeletionQueue
 from storage.reports import ReportStore
 from storage.retention import RetentionStore
 from storage.users import UserStore
@@ -120,3 +121,26 @@ async def test_reports_can_be_kept_for_a_different_time(
     assert await reports.count() == 1
     clock.advance(days=266)
     assert (await retention.purge(KEEP, keep_reports=timedelta(days=365))).reports == 1
+
+
+async def test_purging_sms_conversations_asks_twilio_to_delete_its_copies(
+    sessions: SessionFactory, keyring: KeyRing
+) -> None:
+    clock = FakeClock()
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    for channel, sid in (("sms", "SMa1"), ("webchat", None)):
+        view = await conversations.start_conversation(
+            channel=channel, pseudonym=channel * 16, reply_address="x", script="default",
+            flow_state={},
+        )  # fmt: skip
+        await conversations.record_turn(
+            view.id,
+            flow_state={},
+            status=ACTIVE,
+            messages=[NewMessage("in", "person", "hello", sid)],
+        )
+    clock.advance(days=91)
+    await RetentionStore(sessions, clock=clock).purge(KEEP)
+    deletions = DeletionQueue(sessions, clock=clock)
+    jobs = await deletions.claim_due()
+    assert [(job.channel, job.provider_id) for job in jobs] == [("sms", "SMa1")]
