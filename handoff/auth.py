@@ -3,7 +3,8 @@
 Every dashboard page and API route goes through :func:`current_account`, which checks the
 session cookie and, for roles that must use two-factor, that it has been set up. Every
 request that changes something must also carry the session's CSRF token in
-``X-CSRF-Token`` and, when a browser sends an ``Origin``, come from this site: the cookie is
+``X-CSRF-Token`` and, when a browser sends an ``Origin``, come from this site (the address
+the request came to, or ``PUBLIC_URL`` when a TLS proxy stands in front): the cookie is
 ``SameSite=Strict`` as well, but a survivor's conversation is worth three locks.
 
 Answers never say which part of a sign-in was wrong ("Wrong username, password or code"), and
@@ -13,10 +14,13 @@ used to find out who works here.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import math
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,34 +32,58 @@ from handoff.jsonapi import json_body, json_error
 from porchlight.state import SERVICES, SETTINGS
 from storage.audit import Actor
 from storage.models import utcnow
-from storage.sessions import SessionStore, SignedIn
+from storage.sessions import IDLE_LIMIT, SessionStore, SignedIn
 from storage.users import Account
 
 logger = logging.getLogger(__name__)
 
 COOKIE = "porchlight_session"
 CSRF_HEADER = "X-CSRF-Token"
-SESSIONS = web.AppKey("dashboard_sessions", SessionStore)
-CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("auth_clock")
-# Enrolment secrets waiting for their first code, by session: kept in memory on purpose, so
-# an unconfirmed secret is never written anywhere. A restart just means scanning again.
-PENDING_TOTP = web.AppKey("pending_totp", dict[str, str])
-# The session the middleware found for this request (None: not signed in).
-_SIGNED_IN: web.RequestKey[SignedIn | None] = web.RequestKey("signed_in")
-
+MAX_FIELD = 1024
+WRONG = "Wrong username, password or code."
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 GUARDED_PREFIXES = ("/api/v1/", "/dashboard")
 SIGN_IN = ("POST", "/api/v1/session")
-# What a session that still has to set up two-factor may reach.
-ENROLMENT_PATHS = frozenset({"/api/v1/me", "/api/v1/me/totp", "/api/v1/me/totp/confirm"})
-MAX_FIELD = 1024
-WRONG = "Wrong username, password or code."
+# What a session that still has to set up two-factor may reach: who am I, the set-up itself,
+# and signing out.
+ENROLMENT_ROUTES = frozenset(
+    {
+        ("GET", "/api/v1/me"),
+        ("POST", "/api/v1/me/totp"),
+        ("POST", "/api/v1/me/totp/confirm"),
+        ("DELETE", "/api/v1/session"),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSecret:
+    """A two-factor secret shown to its owner and waiting for the first code."""
+
+    secret: str
+    started_at: datetime
+    replacing: bool  # the account already had one, and proved it with a current code
+
+
+SESSIONS = web.AppKey("dashboard_sessions", SessionStore)
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("auth_clock")
+# Pending secrets by session digest, kept in memory on purpose: a secret nobody confirmed is
+# never written anywhere, not even sealed. A restart (or, with several instances, reaching
+# another one) only means scanning a new QR code.
+PENDING_TOTP = web.AppKey("pending_totp", dict[str, PendingSecret])
+# One sign-in attempt at a time per username, so a burst of parallel guesses cannot all be
+# checked before the first failures lock the account. Weak values: a lock lives only while
+# someone is waiting on it, so made-up usernames do not pile up.
+ATTEMPT_LOCKS = web.AppKey("sign_in_locks", weakref.WeakValueDictionary[str, asyncio.Lock])
+# The session the middleware found for this request (None: not signed in).
+_SIGNED_IN: web.RequestKey[SignedIn | None] = web.RequestKey("signed_in")
 
 
 def setup_auth(app: web.Application, clock: Callable[[], datetime] = utcnow) -> None:
     """Install the middleware, the session routes, and the session store at start-up."""
     app[CLOCK] = clock
     app[PENDING_TOTP] = {}
+    app[ATTEMPT_LOCKS] = weakref.WeakValueDictionary()
 
     async def sessions(app: web.Application) -> AsyncIterator[None]:
         app[SESSIONS] = SessionStore(app[SERVICES].sessions, clock=clock)
@@ -79,7 +107,7 @@ async def current_account(request: web.Request) -> Account:
     account = await _account_or_none(request)
     if account is None:
         raise json_error(401, "not_signed_in", "Please sign in.")
-    if _must_enrol(request, account) and request.path not in ENROLMENT_PATHS:
+    if _must_enrol(request, account) and (request.method, request.path) not in ENROLMENT_ROUTES:
         raise json_error(
             403, "totp_enrolment_required", "Set up two-factor sign-in before going on."
         )
@@ -125,21 +153,51 @@ async def _guard(
 
 
 def _same_origin(request: web.Request) -> bool:
+    """Whether a browser's ``Origin`` is this site.
+
+    Behind a TLS proxy the request arrives as ``http://host`` while the browser says
+    ``https://host``, so ``PUBLIC_URL`` (the address people use) counts as this site too.
+    """
     origin = request.headers.get("Origin")
     if origin is None:
         return True  # not a browser, or a same-origin request that omits it
     try:
-        parsed = URL(origin)
+        sent = _origin_of(URL(origin))
+        ours = {_origin_of(request.url), _origin_of(URL(request.app[SETTINGS].public_url))}
     except ValueError:
         return False
-    return (parsed.host, parsed.port) == (request.url.host, request.url.port)
+    return sent[1] is not None and sent in ours
 
 
-# -- routes -----------------------------------------------------------------------------
+def _origin_of(url: URL) -> tuple[str, str | None, int | None]:
+    return url.scheme.lower(), url.host, url.port
+
+
+# -- signing in and out -----------------------------------------------------------------
 
 
 async def _sign_in(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
+    username, password, code = _sign_in_fields(await json_body(request))
+    async with _attempt_lock(request.app, username):
+        account = await _check_sign_in(request, username, password, code)
+    sessions = request.app[SESSIONS]
+    previous = request.get(_SIGNED_IN)
+    if previous is not None:  # someone else signing in on a shared computer ends the last one
+        await sessions.end(previous.digest)
+        request.app[PENDING_TOTP].pop(previous.digest, None)
+    token, signed_in = await sessions.create(account.id)
+    await request.app[SERVICES].audit.record(
+        Actor(account.id, account.username), "login", account.id
+    )
+    logger.info("dashboard: a %s signed in", account.role)
+    response = web.json_response(
+        {"csrf_token": signed_in.csrf_token, "user": _user_json(request, account)}
+    )
+    response.set_cookie(COOKIE, token, httponly=True, secure=True, samesite="Strict", path="/")
+    return response
+
+
+def _sign_in_fields(body: dict[str, Any]) -> tuple[str, str, str | None]:
     username, password, code = body.get("username"), body.get("password"), body.get("totp")
     if not isinstance(username, str) or not isinstance(password, str):
         raise json_error(400, "invalid", "'username' and 'password' must be strings.")
@@ -147,48 +205,66 @@ async def _sign_in(request: web.Request) -> web.StreamResponse:
         raise json_error(400, "invalid", "'totp' must be a string when given.")
     if max(len(username), len(password), len(code or "")) > MAX_FIELD:
         raise json_error(400, "invalid", f"Fields are at most {MAX_FIELD} characters.")
-    services = request.app[SERVICES]
-    users, audit = services.users, services.audit
-    now = request.app[CLOCK]()
+    return username, password, code
 
+
+async def _check_sign_in(
+    request: web.Request, username: str, password: str, code: str | None
+) -> Account:
+    """The account if password (and code, when it has two-factor) are right; raises if not."""
+    users = request.app[SERVICES].users
+    now = request.app[CLOCK]()
     locked_until = await users.locked_until(username)
     if locked_until is not None:
-        wait = math.ceil((locked_until - now).total_seconds())
-        error = json_error(
-            429,
-            "locked",
-            f"Too many failed attempts. Try again in {math.ceil(wait / 60)} minute(s).",
-        )
-        error.headers["Retry-After"] = str(max(wait, 1))
-        raise error
+        raise _locked(locked_until, now)
 
     account = await users.authenticate(username, password)
     if account is None:
         known = await users.get_by_username(username)
-        if known is not None:
-            await users.record_failed_login(known.id)
-        await audit.record(Actor(None, "anonymous"), "login_failed", known.id if known else None)
-        raise json_error(401, "invalid_credentials", WRONG)
+        raise await _failed(request, known.id if known else None)
 
     if account.totp_enrolled:
         if not code:
             raise json_error(401, "totp_required", "Enter the code from your authenticator app.")
-        secret = await users.totp_secret(account.id)
-        step = totp.matching_step(secret or "", code, now)
-        if step is None or not await users.use_totp_step(account.id, step):
-            await users.record_failed_login(account.id)
-            await audit.record(Actor(None, "anonymous"), "login_failed", account.id)
-            raise json_error(401, "invalid_credentials", WRONG)
+        if not await _accept_code(request, account, code, now):
+            raise await _failed(request, account.id)
 
     await users.record_login(account.id)
-    token, signed_in = await request.app[SESSIONS].create(account.id)
-    await audit.record(Actor(account.id, account.username), "login", account.id)
-    logger.info("dashboard: a %s signed in", account.role)
-    response = web.json_response(
-        {"csrf_token": signed_in.csrf_token, "user": _user_json(request, account)}
+    return account
+
+
+async def _failed(request: web.Request, user_id: str | None) -> web.HTTPException:
+    """Count and audit a failed sign-in; the answer is the same whatever was wrong."""
+    services = request.app[SERVICES]
+    locked = await services.users.record_failed_login(user_id) if user_id else None
+    detail = None
+    if locked is not None:
+        minutes = math.ceil((locked - request.app[CLOCK]()).total_seconds() / 60)
+        detail = f"locked for {minutes} minute(s)"
+        logger.warning("dashboard: an account was locked after repeated failed sign-ins")
+    await services.audit.record(Actor(None, "anonymous"), "login_failed", user_id, detail)
+    return json_error(401, "invalid_credentials", WRONG)
+
+
+def _locked(until: datetime, now: datetime) -> web.HTTPException:
+    wait = max(math.ceil((until - now).total_seconds()), 1)
+    error = json_error(
+        429, "locked", f"Too many failed attempts. Try again in {math.ceil(wait / 60)} minute(s)."
     )
-    response.set_cookie(COOKIE, token, httponly=True, secure=True, samesite="Strict", path="/")
-    return response
+    error.headers["Retry-After"] = str(wait)
+    return error
+
+
+async def _accept_code(request: web.Request, account: Account, code: str, now: datetime) -> bool:
+    """Whether ``code`` is the account's current code, used for the first time."""
+    users = request.app[SERVICES].users
+    secret = await users.totp_secret(account.id)
+    step = totp.matching_step(secret, code, now) if secret else None
+    return step is not None and await users.use_totp_step(account.id, step)
+
+
+def _attempt_lock(app: web.Application, username: str) -> asyncio.Lock:
+    return app[ATTEMPT_LOCKS].setdefault(username.lower(), asyncio.Lock())
 
 
 async def _sign_out(request: web.Request) -> web.StreamResponse:
@@ -200,7 +276,7 @@ async def _sign_out(request: web.Request) -> web.StreamResponse:
         Actor(account.id, account.username), "logout", account.id
     )
     response = web.Response(status=204)
-    response.del_cookie(COOKIE, path="/")
+    response.del_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
     return response
 
 
@@ -209,17 +285,47 @@ async def _me(request: web.Request) -> web.StreamResponse:
     return web.json_response(_user_json(request, account))
 
 
+# -- two-factor enrolment ---------------------------------------------------------------
+
+
 async def _start_enrolment(request: web.Request) -> web.StreamResponse:
     account = await current_account(request)
     if account.totp_enrolled:
-        raise json_error(
-            409, "already_enrolled", "Two-factor is already set up; ask an admin to reset it."
-        )
+        await _prove_current_code(request, account)
+    now = request.app[CLOCK]()
+    pending = request.app[PENDING_TOTP]
+    for digest in [d for d, p in pending.items() if now - p.started_at > IDLE_LIMIT]:
+        del pending[digest]  # its session has ended by now
     secret = totp.new_secret()
-    signed_in = _session(request)
-    request.app[PENDING_TOTP][signed_in.digest] = secret
+    pending[_session(request).digest] = PendingSecret(secret, now, account.totp_enrolled)
     uri = totp.provisioning_uri(secret, account.username)
     return web.json_response({"secret": secret, "otpauth_uri": uri, "qr_svg": totp.qr_svg(uri)})
+
+
+async def _prove_current_code(request: web.Request, account: Account) -> None:
+    """Replacing two-factor needs a current code, so a session left open cannot do it.
+
+    Wrong codes count towards the lockout like failed sign-ins do.
+    """
+    body = await json_body(request) if request.body_exists else {}
+    code = body.get("code")
+    if code is None:
+        raise json_error(
+            409,
+            "already_enrolled",
+            "Two-factor is already set up: send a current code as 'code' to replace it.",
+        )
+    if not isinstance(code, str) or len(code) > MAX_FIELD:
+        raise json_error(400, "invalid", "'code' must be the six digits your app shows.")
+    users = request.app[SERVICES].users
+    async with _attempt_lock(request.app, account.username):
+        now = request.app[CLOCK]()
+        locked_until = await users.locked_until(account.username)
+        if locked_until is not None:
+            raise _locked(locked_until, now)
+        if not await _accept_code(request, account, code, now):
+            await users.record_failed_login(account.id)
+            raise json_error(400, "wrong_code", "That code is not right.")
 
 
 async def _confirm_enrolment(request: web.Request) -> web.StreamResponse:
@@ -227,20 +333,23 @@ async def _confirm_enrolment(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     code = body.get("code")
     signed_in = _session(request)
-    secret = request.app[PENDING_TOTP].get(signed_in.digest)
-    if secret is None:
+    pending = request.app[PENDING_TOTP].get(signed_in.digest)
+    if pending is None:
         raise json_error(409, "no_enrolment", "Start two-factor set-up first.")
-    if not isinstance(code, str):
+    if not isinstance(code, str) or len(code) > MAX_FIELD:
         raise json_error(400, "invalid", "'code' must be the six digits your app shows.")
-    step = totp.matching_step(secret, code, request.app[CLOCK]())
+    step = totp.matching_step(pending.secret, code, request.app[CLOCK]())
     if step is None:
         raise json_error(400, "wrong_code", "That code is not right. Check the time on your phone.")
     users = request.app[SERVICES].users
-    await users.set_totp_secret(account.id, secret)
+    await users.set_totp_secret(account.id, pending.secret)
     await users.use_totp_step(account.id, step)  # the confirming code cannot sign in again
     del request.app[PENDING_TOTP][signed_in.digest]
     await request.app[SERVICES].audit.record(
-        Actor(account.id, account.username), "totp_enrolled", account.id
+        Actor(account.id, account.username),
+        "totp_enrolled",
+        account.id,
+        "replaced the previous secret" if pending.replacing else None,
     )
     return web.json_response({"totp_enrolled": True})
 

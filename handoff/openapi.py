@@ -69,9 +69,11 @@ PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/v1/me/totp": {
         "post": _op(
-            "Start two-factor enrolment",
+            "Start two-factor enrolment; to replace an enrolled phone, send a current code "
+            'as {"code"}',
             "200",
             response=_object(secret=_STRING, otpauth_uri=_STRING, qr_svg=_STRING),
+            errors={"400": "Wrong code", "409": "Already enrolled and no code given"},
             unsafe=True,
         )
     },

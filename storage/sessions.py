@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, or_
 
 from storage.engine import SessionFactory
 from storage.models import DashboardSession, utcnow
@@ -50,6 +50,16 @@ class SessionStore:
         signed_in = SignedIn(user_id, secrets.token_urlsafe(32), token_digest(token))
         now = self._clock()
         async with self._sessions.begin() as session:
+            # Sweep sessions nobody came back to, so the table holds only live ones without
+            # needing a worker of its own.
+            await session.execute(
+                delete(DashboardSession).where(
+                    or_(
+                        DashboardSession.last_seen_at < now - IDLE_LIMIT,
+                        DashboardSession.created_at < now - ABSOLUTE_LIMIT,
+                    )
+                )
+            )
             session.add(
                 DashboardSession(
                     token_digest=signed_in.digest,

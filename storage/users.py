@@ -1,7 +1,12 @@
-"""Dashboard accounts: advocates and administrators, with argon2id password hashes."""
+"""Dashboard accounts: advocates and administrators, with argon2id password hashes.
+
+Hashing runs in a worker thread: argon2 is slow on purpose, and a sign-in (or a flood of
+them) must not stall the event loop that carries every survivor's web chat.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +39,10 @@ class UserExists(ValueError):
 
 class InvalidAccount(ValueError):
     """The username, role or password does not meet the account rules."""
+
+
+class TwoFactorUnavailable(RuntimeError):
+    """This store was built without the key ring, so it cannot seal two-factor secrets."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +93,7 @@ class UserStore:
             id=new_id(),
             username=username,
             role=role,
-            password_hash=self._hasher.hash(password),
+            password_hash=await asyncio.to_thread(self._hasher.hash, password),
             disabled=False,
             created_at=self._clock(),
         )
@@ -103,18 +112,18 @@ class UserStore:
         """
         async with self._sessions() as session:
             row = await session.scalar(select(User).where(User.username == username.lower()))
-        stored = row.password_hash if row else self._dummy_hash_for_timing()
+        stored = row.password_hash if row else await self._dummy_hash_for_timing()
         try:
-            self._hasher.verify(stored, password)
+            await asyncio.to_thread(self._hasher.verify, stored, password)
         except (VerificationError, InvalidHashError):
             return None
         if row is None or row.disabled:
             return None
         return _account(row)
 
-    def _dummy_hash_for_timing(self) -> str:
+    async def _dummy_hash_for_timing(self) -> str:
         if self._dummy_hash is None:
-            self._dummy_hash = self._hasher.hash("timing-equaliser")
+            self._dummy_hash = await asyncio.to_thread(self._hasher.hash, "timing-equaliser")
         return self._dummy_hash
 
     async def get_by_username(self, username: str) -> Account | None:
@@ -135,6 +144,18 @@ class UserStore:
             rows = await session.scalars(select(User).order_by(User.username))
             return [_account(r) for r in rows]
 
+    async def set_disabled(self, user_id: str, disabled: bool) -> bool:
+        """Switch an account off (or on again); False if there is no such account.
+
+        A disabled account cannot sign in, and its open sessions stop working at their next
+        request; callers should still end them (``SessionStore.end_all_for``) at once.
+        """
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(User).where(User.id == user_id).values(disabled=disabled)
+            )
+            return bool(getattr(result, "rowcount", 0))
+
     # -- lockout ----------------------------------------------------------------------
 
     async def locked_until(self, username: str) -> datetime | None:
@@ -145,17 +166,25 @@ class UserStore:
             )
         return until if until is not None and until > self._clock() else None
 
-    async def record_failed_login(self, user_id: str) -> None:
-        """Count a failure; from the fifth in a row, lock for 1 min, 2, 4, … up to an hour."""
+    async def record_failed_login(self, user_id: str) -> datetime | None:
+        """Count a failure; from the fifth in a row, lock for 1 min, 2, 4, … up to an hour.
+
+        Returns until when the account is now locked, if this failure locked it. The count
+        goes up in one ``UPDATE``, so a burst of parallel guesses cannot lose any of them.
+        """
         async with self._sessions.begin() as session:
-            row = await session.get(User, user_id, with_for_update=True)
-            if row is None:
-                return
-            row.failed_logins += 1
-            beyond = row.failed_logins - FAILURES_BEFORE_LOCKOUT
-            if beyond >= 0:
-                lockout = min(FIRST_LOCKOUT * 2 ** min(beyond, 10), LONGEST_LOCKOUT)
-                row.locked_until = self._clock() + lockout
+            failures = await session.scalar(
+                update(User)
+                .where(User.id == user_id)
+                .values(failed_logins=User.failed_logins + 1)
+                .returning(User.failed_logins)
+            )
+            if failures is None or failures < FAILURES_BEFORE_LOCKOUT:
+                return None
+            beyond = failures - FAILURES_BEFORE_LOCKOUT
+            until = self._clock() + min(FIRST_LOCKOUT * 2 ** min(beyond, 10), LONGEST_LOCKOUT)
+            await session.execute(update(User).where(User.id == user_id).values(locked_until=until))
+            return until
 
     async def record_login(self, user_id: str) -> None:
         """A successful sign-in clears the failure count."""
@@ -207,7 +236,7 @@ class UserStore:
 
     def _require_cipher(self) -> FieldCipher:
         if self._totp_cipher is None:
-            raise RuntimeError("UserStore needs the key ring to handle two-factor secrets")
+            raise TwoFactorUnavailable("UserStore needs the key ring for two-factor secrets")
         return self._totp_cipher
 
 

@@ -141,8 +141,10 @@ async def resource_store(sessions: SessionFactory) -> ResourceStore:
 
 
 @pytest.fixture
-def user_store(sessions: SessionFactory, insecure_password_hasher: PasswordHasher) -> UserStore:
-    return UserStore(sessions, insecure_password_hasher)
+def user_store(
+    sessions: SessionFactory, insecure_password_hasher: PasswordHasher, keyring: KeyRing
+) -> UserStore:
+    return UserStore(sessions, insecure_password_hasher, keyring=keyring)
 
 
 MakeApp = Callable[..., web.Application]
