@@ -305,7 +305,11 @@ def _routes(app: web.Application) -> list[web.RouteDef]:
 
     async def chat_socket(request: web.Request) -> web.StreamResponse:
         return await webchat.websocket(
-            request, app[WEBCHAT], app[SERVICES].conversation_service, app[BACKGROUND]
+            request,
+            app[WEBCHAT],
+            app[SERVICES].conversation_service,
+            app[BACKGROUND],
+            app[SETTINGS].public_url,
         )
 
     async def favicon(_request: web.Request) -> web.Response:

@@ -1,14 +1,17 @@
 """Logging set-up. Content never reaches a log: only pseudonymous ids and counts.
 
 Third-party loggers that write request URLs, update bodies or bot tokens (``telegram`` and
-``httpx`` at DEBUG/INFO, aiohttp's access log) are held at WARNING whatever LOG_LEVEL says.
+``httpx`` at DEBUG/INFO, aiohttp's access log) or SQL parameters (``aiosqlite`` at DEBUG:
+pseudonyms, CSRF tokens, password hashes) are held at WARNING whatever LOG_LEVEL says.
 """
 
 from __future__ import annotations
 
 import logging
 
-QUIET_LOGGERS = ("telegram", "httpx", "httpcore", "aiohttp.access", "hpack", "twilio")
+QUIET_LOGGERS = (
+    "telegram", "httpx", "httpcore", "aiohttp.access", "hpack", "twilio", "aiosqlite",
+)  # fmt: skip
 
 
 def configure_logging(level: str) -> None:

@@ -32,19 +32,27 @@ def render_chat_page(settings: Settings) -> str:
     )
 
 
-def same_origin(request: web.Request) -> bool:
+def same_origin(request: web.Request, public_url: str) -> bool:
     """Refuse cross-site websockets: another site must not drive a chat in the person's name.
 
     Browsers always send Origin on websocket handshakes; non-browser clients (tests, tools)
-    may omit it and have no ambient credentials to abuse.
+    may omit it and have no ambient credentials to abuse. Behind a TLS proxy the request
+    arrives as ``http://host`` while the browser says ``https://host``, so the origin of
+    ``PUBLIC_URL`` (the address people use) counts as this site too.
     """
     origin = request.headers.get("Origin")
     if origin is None:
         return True
     try:
-        return URL(origin).host == request.url.host and URL(origin).port == request.url.port
+        sent = _origin_of(URL(origin))
+        ours = {_origin_of(request.url), _origin_of(URL(public_url))}
     except ValueError:
         return False
+    return sent[1] is not None and sent in ours
+
+
+def _origin_of(url: URL) -> tuple[str, str | None, int | None]:
+    return url.scheme.lower(), url.host, url.port
 
 
 async def websocket(
@@ -52,9 +60,10 @@ async def websocket(
     channel: WebChatChannel,
     service: ConversationService,
     background: BackgroundWork,
+    public_url: str,
 ) -> web.StreamResponse:
     """One chat: frames in, engine replies out, until the page closes or the person exits."""
-    if not same_origin(request):
+    if not same_origin(request, public_url):
         raise web.HTTPForbidden(text="cross-origin chat is not allowed")
     socket = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=30)
     await socket.prepare(request)

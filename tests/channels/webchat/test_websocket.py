@@ -1,3 +1,4 @@
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -8,6 +9,7 @@ from config import Settings
 from porchlight.state import SERVICES
 from tests.clock import FakeClock
 from tests.conftest import MakeApp
+from tests.factories import make_settings
 from tests.waiting import eventually
 
 WS = "/channels/webchat/ws"
@@ -130,18 +132,31 @@ async def test_bad_frames_get_a_clear_error_and_change_nothing(
     assert await app[SERVICES].conversations.count() == 1
 
 
+UPGRADE = {
+    "Connection": "Upgrade",
+    "Upgrade": "websocket",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+}
+
+
 async def test_other_sites_cannot_open_a_chat(client: TestClient[Any, Any]) -> None:
-    response = await client.get(
-        WS,
-        headers={
-            "Origin": "https://evil.example",
-            "Connection": "Upgrade",
-            "Upgrade": "websocket",
-            "Sec-WebSocket-Version": "13",
-            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-        },
-    )
+    response = await client.get(WS, headers={"Origin": "https://evil.example", **UPGRADE})
     assert response.status == 403
+
+
+async def test_behind_a_tls_proxy_the_public_address_may_open_a_chat(
+    aiohttp_client: Any, make_app: MakeApp, data_dir: Path
+) -> None:
+    # The proxy speaks plain http to the service; the browser says https://chat.example.org.
+    app = make_app(make_settings(data_dir, public_url="https://chat.example.org"))
+    client = await aiohttp_client(app)
+    async with client.ws_connect(WS, origin="https://chat.example.org") as socket:
+        await socket.send_json({"type": "start"})
+        assert (await receive_until_options(socket))[-1]["options"]
+    for other in ("http://chat.example.org", "https://chat.example.org.evil.example"):
+        refused = await client.get(WS, headers={"Origin": other, **UPGRADE})
+        assert refused.status == 403, other
 
 
 async def test_the_chat_page_is_neutral_and_locked_down(client: TestClient[Any, Any]) -> None:
