@@ -241,18 +241,23 @@ class ConversationService:
         return TimerDelivery(conversation.channel, conversation.reply_address, outcome)
 
     async def forget(self, channel: str, address: str) -> None:
-        """The person's session is over for good (a web page closed): wipe what it left.
+        """The person is gone for good: wipe what they left.
 
-        A web chat cannot be resumed, since the browser keeps nothing, so keeping it would
-        only keep content. This also covers a quick exit whose frame was lost because the
-        page navigated away before the server read it.
+        A web page closed (a web chat cannot be resumed, since the browser keeps nothing, so
+        keeping it would only keep content; this also covers a quick exit whose frame was
+        lost as the page navigated away), or a provider said the person blocked the bot or
+        opted out. Providers that keep copies are asked to delete them; the person's own
+        chat cannot be reached any more.
         """
         pseudonym = self._pseudonymizer.pseudonym(channel, address)
         async with self._locks.hold(pseudonym):
             ids = await self._store.ids_for(channel, pseudonym)
             await self._left(ids, "exit")
+            copies = await self._provider_copies(channel, ids)
             for conversation_id in ids:
                 await self._store.wipe(conversation_id)
+            if copies.kept and self._deletions is not None:
+                await self._deletions.request(channel, list(copies.kept))
 
     # -- the advocate's side ----------------------------------------------------------------
 

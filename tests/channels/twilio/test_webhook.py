@@ -149,6 +149,8 @@ async def test_error_21610_means_the_person_opted_out_and_wipes_the_conversation
     await eventually(twilio_rig.app[SERVICES].conversations.count, 0)
     await asyncio.sleep(0.2)
     assert twilio_rig.fake.sent == []
+    # Twilio still holds the person's "hello": it is asked to delete it.
+    await eventually(lambda: _deleted(twilio_rig), 1)
 
 
 async def test_a_stalled_backend_does_not_delay_the_answer(
