@@ -25,11 +25,11 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from yarl import URL
 
 from handoff import totp
 from handoff.jsonapi import json_body, json_error
 from porchlight.state import SERVICES, SETTINGS
+from porchlight.web import same_origin
 from storage.audit import Actor
 from storage.models import utcnow
 from storage.sessions import IDLE_LIMIT, SessionStore, SignedIn
@@ -141,7 +141,9 @@ async def _guard(
     signed_in = await request.app[SESSIONS].find(token) if token else None
     request[_SIGNED_IN] = signed_in
     upgrading = request.headers.get("Upgrade", "").lower() == "websocket"
-    if (request.method in UNSAFE_METHODS or upgrading) and not _same_origin(request):
+    if (request.method in UNSAFE_METHODS or upgrading) and not same_origin(
+        request, request.app[SETTINGS].public_url
+    ):
         raise json_error(403, "cross_origin", "Requests from other sites are refused.")
     if request.method in UNSAFE_METHODS and (request.method, request.path) != SIGN_IN:
         if signed_in is None:
@@ -150,27 +152,6 @@ async def _guard(
         if not hmac.compare_digest(sent.encode(), signed_in.csrf_token.encode()):
             raise json_error(403, "csrf", "Missing or wrong CSRF token: reload the page.")
     return await handler(request)
-
-
-def _same_origin(request: web.Request) -> bool:
-    """Whether a browser's ``Origin`` is this site.
-
-    Behind a TLS proxy the request arrives as ``http://host`` while the browser says
-    ``https://host``, so ``PUBLIC_URL`` (the address people use) counts as this site too.
-    """
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True  # not a browser, or a same-origin request that omits it
-    try:
-        sent = _origin_of(URL(origin))
-        ours = {_origin_of(request.url), _origin_of(URL(request.app[SETTINGS].public_url))}
-    except ValueError:
-        return False
-    return sent[1] is not None and sent in ours
-
-
-def _origin_of(url: URL) -> tuple[str, str | None, int | None]:
-    return url.scheme.lower(), url.host, url.port
 
 
 # -- signing in and out -----------------------------------------------------------------

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import jinja2
 from aiohttp import WSMsgType, web
-from yarl import URL
 
 from bot.service import ConversationService
 from channels.background import BackgroundWork
 from channels.base import InvalidInbound, OutboundMessage, RecipientGone
 from channels.webchat.channel import MAX_FRAME_BYTES, WebChatChannel
 from config import Settings
+from porchlight.web import same_origin
 
 PACKAGE_DIR = Path(__file__).parent
 STATIC_PREFIX = "/static/webchat"
@@ -30,29 +30,6 @@ def render_chat_page(settings: Settings) -> str:
     return _templates.get_template("chat.html").render(
         quick_exit_url=settings.quick_exit_url, static_prefix=STATIC_PREFIX
     )
-
-
-def same_origin(request: web.Request, public_url: str) -> bool:
-    """Refuse cross-site websockets: another site must not drive a chat in the person's name.
-
-    Browsers always send Origin on websocket handshakes; non-browser clients (tests, tools)
-    may omit it and have no ambient credentials to abuse. Behind a TLS proxy the request
-    arrives as ``http://host`` while the browser says ``https://host``, so the origin of
-    ``PUBLIC_URL`` (the address people use) counts as this site too.
-    """
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True
-    try:
-        sent = _origin_of(URL(origin))
-        ours = {_origin_of(request.url), _origin_of(URL(public_url))}
-    except ValueError:
-        return False
-    return sent[1] is not None and sent in ours
-
-
-def _origin_of(url: URL) -> tuple[str, str | None, int | None]:
-    return url.scheme.lower(), url.host, url.port
 
 
 async def websocket(
