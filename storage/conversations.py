@@ -28,6 +28,7 @@ from crypto import (
 from crypto.cipher import field_aad
 from storage.engine import SessionFactory, scrub_free_space
 from storage.models import (
+    PENDING,
     Conversation,
     ConversationKey,
     Message,
@@ -225,7 +226,7 @@ class ConversationStore:
                         channel=row.channel,
                         seq=row.message_count + offset,
                         body=cipher.seal_text(body, field_aad("outbox", "body", item_id)),
-                        status="pending",
+                        status=PENDING,
                         attempts=0,
                         next_attempt_at=now,
                         created_at=now,
@@ -324,7 +325,7 @@ class ConversationStore:
                 select(OutboxItem).where(OutboxItem.conversation_id == conversation_id)
             )
             for item in items:
-                if item.status == "pending":  # see the note on record_turn about the literal
+                if item.status == PENDING:
                     aad = field_aad("outbox", "body", item.id)
                     item.body = new.seal_text(old.open_text(item.body, aad), aad)
                 else:

@@ -130,6 +130,13 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+# Statuses of outbox rows and provider deletions. Here, beside the tables, so every store can
+# name them (the outbox store imports the conversation store, so it cannot be the home).
+PENDING, SENDING, SENT, FAILED, UNCONFIRMED = (
+    "pending", "sending", "sent", "failed", "unconfirmed",
+)  # fmt: skip
+
+
 class OutboxItem(Base):
     """A message waiting to be delivered by a provider (Twilio, Telegram).
 

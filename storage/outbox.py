@@ -20,11 +20,18 @@ from crypto import KeyRing
 from crypto.cipher import field_aad
 from storage.conversations import ConversationKeyDestroyed, conversation_cipher
 from storage.engine import SessionFactory
-from storage.models import Conversation, OutboxItem, ProviderDeletion, new_id, utcnow
-
-PENDING, SENDING, SENT, FAILED, UNCONFIRMED = (
-    "pending", "sending", "sent", "failed", "unconfirmed",
-)  # fmt: skip
+from storage.models import (
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    UNCONFIRMED,
+    Conversation,
+    OutboxItem,
+    ProviderDeletion,
+    new_id,
+    utcnow,
+)
 
 
 @dataclass(frozen=True, slots=True)

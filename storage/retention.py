@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.engine import SessionFactory, scrub_free_space
 from storage.handoffs import LEFT, OPEN
 from storage.models import (
+    PENDING,
     Conversation,
     ConversationKey,
     Handoff,
@@ -154,7 +155,7 @@ class RetentionStore:
                 id=new_id(),
                 channel=channel,
                 provider_id=provider_id,
-                status="pending",
+                status=PENDING,
                 attempts=0,
                 next_attempt_at=now,
             )
