@@ -129,7 +129,7 @@ class HandoffService:
         if new:
             logger.info("handoff %s queued, %s priority", handoff.id, priority)
         await self._queue_changed(skip=conversation.id)
-        return await self._ticket(handoff)
+        return _ticket(await self.position(handoff) or 1, await self._typical_wait())
 
     async def person_wrote(self, conversation_id: str) -> None:
         """Tell the advocate holding the conversation to fetch what arrived (no content)."""
@@ -416,11 +416,10 @@ class HandoffService:
         except LookupError:
             return None
 
-    async def _ticket(self, handoff: HandoffView) -> QueueTicket:
-        position = await self.position(handoff) or 1
+    async def _typical_wait(self) -> float:
+        """Minutes from asking to being claimed, lately (the median of recent claims)."""
         waits = await self._handoffs.recent_claim_waits()
-        typical = statistics.median(waits) / 60 if waits else DEFAULT_WAIT_MINUTES
-        return QueueTicket(position=position, minutes=max(1, round(typical * position)))
+        return statistics.median(waits) / 60 if waits else DEFAULT_WAIT_MINUTES
 
     async def _queue_changed(self, skip: str | None, exclude: set[str] | None = None) -> None:
         """Tell dashboards, and tell each waiting web-chat person their new place in line."""
@@ -429,7 +428,8 @@ class HandoffService:
             DASHBOARD_ROLES,
             {"type": "queue", "waiting": len(queue), "text": notification_text(queue)},
         )
-        for handoff in queue:
+        typical = await self._typical_wait()
+        for position, handoff in enumerate(queue, start=1):
             if handoff.channel != WebChatChannel.name or handoff.conversation_id in (
                 {skip} | (exclude or set())
             ):
@@ -437,7 +437,7 @@ class HandoffService:
             conversation = await self._conversation(handoff)
             if conversation is None or conversation.reply_address is None:
                 continue
-            ticket = await self._ticket(handoff)
+            ticket = _ticket(position, typical)
             language = conversation.flow_state.get("language")
             text = self._conversations.queue_text(ticket, language)
             await self._send_frame(conversation.reply_address, queue_frame(ticket, text))
@@ -481,6 +481,11 @@ class HandoffService:
             if handoff is not None and handoff.conversation_id is not None:
                 await self.person_left([handoff.conversation_id], "exit")
             raise HandoffEnded(LEFT) from None
+
+
+def _ticket(position: int, typical_minutes: float) -> QueueTicket:
+    """A place in line with a rough wait: those ahead, times the typical wait."""
+    return QueueTicket(position=position, minutes=max(1, round(typical_minutes * position)))
 
 
 def _actor(account: Account) -> Actor:
