@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import ClassVar
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from bot.engine import InboundKind
 from bot.script import load_builtin_script
@@ -14,30 +13,18 @@ from bot.service import ConversationService
 from channels.base import Channel, InboundMessage, OutboundMessage
 from config import Settings
 from crypto import KeyRing, Pseudonymizer
-from crypto.cipher import field_aad
-from storage.conversations import ConversationStore, conversation_cipher
+from storage.conversations import ConversationStore
 from storage.engine import SessionFactory, sqlite_files
-from storage.models import OutboxItem
 from storage.outbox import DeletionQueue
 from storage.reports import ReportStore
 from storage.resources import ResourceStore
+from tests.outbox import queued_messages
 
 pytestmark = pytest.mark.privacy
 
 PHONE = "+15550104417"
 CANARY = "canary-pear-7127 he checks my phone"
 INNOCENT = "Thanks! Your order is confirmed."
-
-
-async def queued_texts(sessions: SessionFactory, keyring: KeyRing) -> list[tuple[str, str]]:
-    async with sessions() as session:
-        rows = list(await session.scalars(select(OutboxItem).order_by(OutboxItem.seq)))
-        found = []
-        for row in rows:
-            cipher = await conversation_cipher(session, keyring, row.conversation_id)
-            body = cipher.open_text(row.body, field_aad("outbox", "body", row.id))
-            found.append((row.status, json.loads(body)["text"]))
-        return found
 
 
 async def test_the_duress_word_shreds_the_past_and_keeps_answering_innocently(
@@ -74,7 +61,7 @@ async def test_the_duress_word_shreds_the_past_and_keeps_answering_innocently(
 
     await say("pizza")
 
-    assert (await queued_texts(sessions, keyring))[-1] == ("pending", INNOCENT)
+    assert (await queued_messages(sessions, keyring))[-1] == ("pending", INNOCENT)
     assert await store.messages(conversation_id) == [], "everything said before is gone"
     conversation = await store.get(conversation_id)
     assert conversation.reply_address == PHONE, "the innocent reply can still be delivered"
@@ -84,7 +71,7 @@ async def test_the_duress_word_shreds_the_past_and_keeps_answering_innocently(
         assert not [blob for blob in before if blob in content], path
 
     await say("hello")  # whoever is holding the phone now gets no greeting, no menu
-    assert (await queued_texts(sessions, keyring))[-1] == ("pending", INNOCENT)
+    assert (await queued_messages(sessions, keyring))[-1] == ("pending", INNOCENT)
     assert await store.ids() == [conversation_id]
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import select
 
 from bot.engine import InboundKind
 from bot.script import load_builtin_script
@@ -14,20 +12,19 @@ from bot.service import ConversationService, TurnOutcome
 from channels.base import InboundMessage
 from config import Settings
 from crypto import KeyRing, Pseudonymizer
-from crypto.cipher import field_aad
 from handoff.events import EventHub
 from handoff.service import HandoffService
 from storage.audit import AuditLog
-from storage.conversations import ConversationStore, conversation_cipher
+from storage.conversations import ConversationStore
 from storage.engine import SessionFactory
 from storage.handoffs import HandoffStore
-from storage.models import OutboxItem
 from storage.presence import PresenceStore
 from storage.reports import ReportStore
 from storage.resources import ResourceStore
 from storage.rota import RotaStore
 from storage.users import Account, UserStore
 from tests.clock import FakeClock
+from tests.outbox import queued_messages
 
 PHONE = "+15550104417"
 OTHER_PHONE = "+15550104418"
@@ -73,16 +70,7 @@ class Rig:
         return account
 
     async def outbox_texts(self) -> list[str]:
-        async with self.sessions() as session:
-            rows = await session.scalars(select(OutboxItem).order_by(OutboxItem.created_at))
-            ids = [(r.id, r.conversation_id, r.body) for r in rows]
-        texts = []
-        async with self.sessions() as session:
-            for item_id, conversation_id, body in ids:
-                cipher = await conversation_cipher(session, self.keyring, conversation_id)
-                payload = cipher.open_text(body, field_aad("outbox", "body", item_id))
-                texts.append(json.loads(payload)["text"])
-        return texts
+        return [text for _, text in await queued_messages(self.sessions, self.keyring)]
 
 
 def build_rig(
