@@ -1,10 +1,16 @@
-"""Shared by the handoff tests: a service rig with real stores and an SMS person."""
+"""Shared by the handoff tests: a service rig with real stores and an SMS person, and
+signed-in dashboard clients over real HTTP (each with its own cookies and CSRF token, as
+separate browsers would have)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from aiohttp import CookieJar, web
+from aiohttp.test_utils import TestClient
 
 from bot.engine import InboundKind
 from bot.script import load_builtin_script
@@ -14,6 +20,7 @@ from config import Settings
 from crypto import KeyRing, Pseudonymizer
 from handoff.events import EventHub
 from handoff.service import HandoffService
+from porchlight.state import SERVICES
 from storage.audit import AuditLog
 from storage.conversations import ConversationStore
 from storage.engine import SessionFactory
@@ -126,3 +133,50 @@ def rig(
     user_store: UserStore,
 ) -> Rig:
     return build_rig(sessions, keyring, settings, resource_store, report_store, user_store)
+
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Dashboard:
+    """One signed-in person's browser, as far as the API is concerned."""
+
+    http: TestClient[Any, Any]
+    account: Account
+    csrf: str
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        headers = {"X-CSRF-Token": self.csrf}
+        response = await self.http.request(method, "/api/v1" + path, json=body, headers=headers)
+        data = await response.json() if response.content_type == "application/json" else None
+        return response.status, data
+
+
+SignIn = Callable[..., Awaitable[Dashboard]]
+
+
+@pytest.fixture
+async def sign_in(client: TestClient[Any, Any], app: web.Application) -> AsyncIterator[SignIn]:
+    opened: list[TestClient[Any, Any]] = []
+
+    async def make(username: str, role: str = "advocate", available: bool = True) -> Dashboard:
+        account = await app[SERVICES].users.add_user(
+            username=username, role=role, password=PASSWORD
+        )
+        jar = CookieJar(unsafe=True, treat_as_secure_origin=[client.make_url("/")])
+        http: TestClient[Any, Any] = TestClient(client.server, cookie_jar=jar)
+        await http.start_server()
+        opened.append(http)
+        response = await http.post(
+            "/api/v1/session", json={"username": username, "password": PASSWORD}
+        )
+        assert response.status == 200, await response.text()
+        dashboard = Dashboard(http, account, (await response.json())["csrf_token"])
+        if available:
+            assert (await dashboard.call("PUT", "/me/availability", {"available": True}))[0] == 200
+        return dashboard
+
+    yield make
+    for http in opened:
+        await http.close()

@@ -7,74 +7,26 @@ server; the contact writes through the real web-chat websocket.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import CookieJar, web
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from config import Settings
 from porchlight.state import SERVICES
-from storage.users import Account
 from tests.factories import make_settings
+from tests.handoff.conftest import SignIn
 from tests.handoff.test_webchat_handoff import WS, ask_for_a_person, frames_until
 from tests.waiting import eventually
-
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
 def settings(data_dir: Path) -> Settings:
     # Two-factor has its own tests (test_auth.py); here admins sign in with a password only.
     return make_settings(data_dir, totp_required_roles=())
-
-
-@dataclass
-class Dashboard:
-    """One signed-in person's browser, as far as the API is concerned."""
-
-    http: TestClient[Any, Any]
-    account: Account
-    csrf: str
-
-    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        headers = {"X-CSRF-Token": self.csrf}
-        response = await self.http.request(method, "/api/v1" + path, json=body, headers=headers)
-        data = await response.json() if response.content_type == "application/json" else None
-        return response.status, data
-
-
-SignIn = Callable[..., Awaitable[Dashboard]]
-
-
-@pytest.fixture
-async def sign_in(client: TestClient[Any, Any], app: web.Application) -> AsyncIterator[SignIn]:
-    opened: list[TestClient[Any, Any]] = []
-
-    async def make(username: str, role: str = "advocate", available: bool = True) -> Dashboard:
-        account = await app[SERVICES].users.add_user(
-            username=username, role=role, password=PASSWORD
-        )
-        jar = CookieJar(unsafe=True, treat_as_secure_origin=[client.make_url("/")])
-        http: TestClient[Any, Any] = TestClient(client.server, cookie_jar=jar)
-        await http.start_server()
-        opened.append(http)
-        response = await http.post(
-            "/api/v1/session", json={"username": username, "password": PASSWORD}
-        )
-        assert response.status == 200, await response.text()
-        dashboard = Dashboard(http, account, (await response.json())["csrf_token"])
-        if available:
-            assert (await dashboard.call("PUT", "/me/availability", {"available": True}))[0] == 200
-        return dashboard
-
-    yield make
-    for http in opened:
-        await http.close()
 
 
 async def waiting_handoff(client: TestClient[Any, Any], app: web.Application) -> tuple[Any, str]:
