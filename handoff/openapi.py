@@ -214,6 +214,7 @@ PATHS: dict[str, dict[str, Any]] = {
             unsafe=True,
         ),
     },
+    # -- people (admins) ----------------------------------------------------------------------
     "/api/v1/audit": {
         "get": _op(
             "The audit log, newest first (admins); filter with action=, actor= (a user id), "
@@ -262,6 +263,7 @@ PATHS: dict[str, dict[str, Any]] = {
             unsafe=True,
         )
     },
+    # -- resource directory (admins) ----------------------------------------------------------
     "/api/v1/events": {
         "get": _op(
             "Websocket of live events (no content: queue, offer, message, contact_left, "

@@ -28,7 +28,7 @@ from channels.webchat.channel import WebChatChannel
 from config import Settings
 from crypto import KeyFileError, KeyRing, Pseudonymizer, ReceiptHasher
 from handoff import api as handoff_api
-from handoff import dashboard, people_api, rota_api
+from handoff import dashboard, people_api, resources_api, rota_api
 from handoff.auth import setup_auth
 from handoff.canned import shipped_canned_responses
 from handoff.events import EventHub
@@ -292,6 +292,9 @@ def create_app(
     )
     app.router.add_routes(
         people_api.routes(lambda: app[SERVICES].users, lambda: app[SERVICES].audit)
+    )
+    app.router.add_routes(
+        resources_api.routes(lambda: app[SERVICES].resources, lambda: app[SERVICES].audit)
     )
     app.router.add_routes(dashboard.routes(lambda: app[SERVICES].presence))
     app.router.add_static(webchat.STATIC_PREFIX, webchat.PACKAGE_DIR / "static")
