@@ -206,12 +206,17 @@ def builtin_script_names() -> list[str]:
 
 def load_builtin_script(name: str) -> Script:
     """Load one of the scripts shipped in ``bot/scripts``."""
+    return parse_script(builtin_script_source(name), source=f"{name}.yaml")
+
+
+def builtin_script_source(name: str) -> str:
+    """The text of one of the scripts shipped in ``bot/scripts``."""
     if not name.replace("_", "").replace("-", "").isalnum():
         raise ScriptError(name, ["script names are letters, digits, '-' and '_'"])
     resource = resources.files("bot") / "scripts" / f"{name}.yaml"
     if not resource.is_file():
         raise ScriptError(name, [f"no shipped script named {name!r}"])
-    return parse_script(resource.read_text(encoding="utf-8"), source=f"{name}.yaml")
+    return resource.read_text(encoding="utf-8")
 
 
 class _Problems:

@@ -32,6 +32,7 @@ from bot.engine import (
     divert,
     step,
 )
+from bot.library import ScriptLibrary
 from bot.script import Script
 from bot.slots import RECEIPT_PLACEHOLDER, addition_reply, receipt_reply, resource_replies
 from channels.base import Channel, InboundMessage, OutboundMessage, RecipientGone
@@ -141,7 +142,7 @@ class ConversationService:
         self,
         store: ConversationStore,
         pseudonymizer: Pseudonymizer,
-        script: Script,
+        script: Script | ScriptLibrary,
         *,
         resources: ResourceStore,
         reports: ReportStore,
@@ -161,7 +162,8 @@ class ConversationService:
         # To ask providers that keep copies (Twilio) to delete them after a wipe.
         self._deletions = deletions
         self._pseudonymizer = pseudonymizer
-        self._script = script
+        # The live version for new conversations, each running one's own (see bot/library.py).
+        self._library = script if isinstance(script, ScriptLibrary) else ScriptLibrary.fixed(script)
         self._clock = clock
         self._locks = _KeyedLocks()
         self._handoffs: HandoffHooks | None = None
@@ -192,7 +194,11 @@ class ConversationService:
 
         assert message.kind is not None  # noqa: S101 -- only quick exit has no kind
         inbound = Inbound(message.kind, now, message.text, channel=message.channel)
-        result = step(self._script, state, inbound)
+        if conversation is not None:
+            script = await self._library.for_conversation(conversation.script)
+        else:
+            script, script_ref = self._library.current, self._library.current_ref
+        result = step(script, state, inbound)
         if Effect.WIPE in result.effects:
             return await self._wipe(pseudonym, message)
 
@@ -201,7 +207,7 @@ class ConversationService:
                 channel=message.channel,
                 pseudonym=pseudonym,
                 reply_address=message.address,
-                script=self._script.name,
+                script=script_ref,
                 flow_state=result.state.to_dict(),
             )
             logger.info("conversation %s started on %s", conversation.alias, message.channel)
@@ -209,7 +215,7 @@ class ConversationService:
         if message.kind is not InboundKind.START or message.provider_message_id:
             kept = RECEIPT_PLACEHOLDER if result.secret_inbound else message.text
             said.append(NewMessage("in", "person", kept, message.provider_message_id))
-        return await self._record(conversation, result, said)
+        return await self._record(conversation, script, result, said)
 
     async def fire_due_timers(self, limit: int = 100) -> list[TimerDelivery]:
         """Wake conversations whose wait timed out or whose session expired."""
@@ -234,8 +240,9 @@ class ConversationService:
             return None
         state = FlowState.from_dict(conversation.flow_state)
         timer = Inbound(InboundKind.TIMER, self._clock(), channel=conversation.channel)
-        result = step(self._script, state, timer)
-        outcome = await self._record(conversation, result, [])
+        script = await self._library.for_conversation(conversation.script)
+        result = step(script, state, timer)
+        outcome = await self._record(conversation, script, result, [])
         if conversation.reply_address is None:
             return None
         return TimerDelivery(conversation.channel, conversation.reply_address, outcome)
@@ -307,8 +314,9 @@ class ConversationService:
         try:
             async with self._hold_conversation(conversation_id) as conversation:
                 state = FlowState.from_dict(conversation.flow_state)
-                result = self._after_hours(StepResult(state))
-                outcome = await self._record(conversation, result, [])
+                script = await self._library.for_conversation(conversation.script)
+                result = self._after_hours(script, StepResult(state))
+                outcome = await self._record(conversation, script, result, [])
         except PersonUnavailable:
             return None
         if conversation.reply_address is None:
@@ -332,11 +340,11 @@ class ConversationService:
                 raise PersonUnavailable(conversation_id)
             yield conversation
 
-    def _after_hours(self, result: StepResult) -> StepResult:
+    def _after_hours(self, script: Script, result: StepResult) -> StepResult:
         """Keep what was said, then go on from the script's after-hours node."""
-        if self._script.after_hours is None:
+        if script.after_hours is None:
             return replace(result, state=replace(result.state, with_human=False))
-        moved = divert(self._script, result.state, self._script.after_hours, self._clock())
+        moved = divert(script, result.state, script.after_hours, self._clock())
         return replace(
             moved,
             replies=result.replies + moved.replies,
@@ -349,20 +357,24 @@ class ConversationService:
             await self._handoffs.person_left(conversation_ids, reason)
 
     async def _record(
-        self, conversation: ConversationView, result: StepResult, said: list[NewMessage]
+        self,
+        conversation: ConversationView,
+        script: Script,
+        result: StepResult,
+        said: list[NewMessage],
     ) -> TurnOutcome:
-        language = result.state.language or self._script.base_language
+        language = result.state.language or script.base_language
         ticket = None
         if Effect.HANDOFF in result.effects:
             priority = _priority(result)
             if self._handoffs is not None:
                 ticket = await self._handoffs.requested(conversation, priority)
             if ticket is None:
-                result = self._after_hours(result)
-        replies = await self._fill_slots(result.replies, language, conversation)
+                result = self._after_hours(script, result)
+        replies = await self._fill_slots(script, result.replies, language, conversation)
         status_frames: tuple[dict[str, Any], ...] = ()
         if ticket is not None and conversation.channel in QUEUE_UPDATE_CHANNELS:
-            line = self.queue_text(ticket, language)
+            line = queue_text(script, ticket, language)
             if conversation.channel in self._outbox_channels:
                 replies = (*replies, Reply(line))
             else:
@@ -410,19 +422,28 @@ class ConversationService:
             status=status_frames,
         )
 
-    def queue_text(self, ticket: QueueTicket, language: str | None) -> str:
-        """'You are number 2 in line…' in the person's language."""
-        template = self.message("queue_position", language)
-        return template.replace("{position}", str(ticket.position)).replace(
-            "{minutes}", str(ticket.minutes)
-        )
+    async def message(self, conversation: ConversationView | None, name: str) -> str:
+        """One of the conversation's script messages, in the person's language.
 
-    def message(self, name: str, language: str | None) -> str:
-        """One of the script's messages, in the person's language."""
-        return self._script.message(name, language or self._script.base_language)
+        Without the conversation (already gone), the live script's base language.
+        """
+        if conversation is None:
+            return self._library.current.message(name, self._library.current.base_language)
+        script = await self._library.for_conversation(conversation.script)
+        language = conversation.flow_state.get("language") or script.base_language
+        return script.message(name, language)
+
+    async def queue_text(self, conversation: ConversationView, ticket: QueueTicket) -> str:
+        """'You are number 2 in line…' in the person's language, from their script."""
+        script = await self._library.for_conversation(conversation.script)
+        return queue_text(script, ticket, conversation.flow_state.get("language"))
 
     async def _fill_slots(
-        self, replies: tuple[Reply, ...], language: str, conversation: ConversationView
+        self,
+        script: Script,
+        replies: tuple[Reply, ...],
+        language: str,
+        conversation: ConversationView,
     ) -> tuple[Reply, ...]:
         channel = conversation.channel
         filled: list[Reply] = []
@@ -435,14 +456,14 @@ class ConversationService:
                     categories=slot.categories,
                     language=language,
                 )
-                filled += resource_replies(self._script, entries, language)
+                filled += resource_replies(script, entries, language)
             elif isinstance(slot, ReportSlot):
                 code = await self._reports.submit(channel, slot.fields)
-                filled.append(receipt_reply(self._script, code, language))
+                filled.append(receipt_reply(script, code, language))
                 logger.info("an anonymous report was submitted on %s", channel)
             elif isinstance(slot, ReportAdditionSlot):
                 added = await self._add_to_report(slot, conversation.pseudonym)
-                filled.append(addition_reply(self._script, added, language))
+                filled.append(addition_reply(script, added, language))
             else:
                 filled.append(reply)
         return tuple(filled)
@@ -532,6 +553,14 @@ def _after_duress(state: FlowState) -> dict[str, Any]:
         language=state.language, frozen=True, flags=("duress",), expires_at=state.expires_at
     )
     return kept.to_dict()
+
+
+def queue_text(script: Script, ticket: QueueTicket, language: str | None) -> str:
+    """'You are number 2 in line…' in the person's language."""
+    template = script.message("queue_position", language or script.base_language)
+    return template.replace("{position}", str(ticket.position)).replace(
+        "{minutes}", str(ticket.minutes)
+    )
 
 
 def queue_frame(ticket: QueueTicket, text: str) -> dict[str, Any]:

@@ -438,8 +438,7 @@ class HandoffService:
             if conversation is None or conversation.reply_address is None:
                 continue
             ticket = _ticket(position, typical)
-            language = conversation.flow_state.get("language")
-            text = self._conversations.queue_text(ticket, language)
+            text = await self._conversations.queue_text(conversation, ticket)
             await self._send_frame(conversation.reply_address, queue_frame(ticket, text))
 
     async def _tell_person(
@@ -453,9 +452,8 @@ class HandoffService:
             if conversation is None or conversation.reply_address is None:
                 return
             address = conversation.reply_address
-        language = conversation.flow_state.get("language") if conversation else None
         state = "advocate_joined" if message == "advocate_joined" else "advocate_left"
-        text = self._conversations.message(message, language)
+        text = await self._conversations.message(conversation, message)
         await self._send_frame(address, {"type": "status", "state": state, "text": text})
 
     async def _send_frame(self, address: str, frame: dict[str, Any]) -> None:

@@ -10,11 +10,13 @@ from datetime import datetime
 
 from aiohttp import WSCloseCode, web
 from argon2 import PasswordHasher
+from sqlalchemy.exc import SQLAlchemyError
 from telegram.error import TelegramError
 from twilio.request_validator import RequestValidator
 
 from bot.directory import load_demo_directory
-from bot.script import load_builtin_script
+from bot.library import ScriptLibrary
+from bot.script import builtin_script_source, load_builtin_script
 from bot.service import ConversationService, deliver
 from channels.background import BackgroundWork
 from channels.base import Channel
@@ -39,7 +41,7 @@ from porchlight.state import (
     CHANNELS,
     EVENTS,
     KEYRING,
-    SCRIPT,
+    SCRIPTS,
     SERVICES,
     SETTINGS,
     TELEGRAM_BOT,
@@ -66,6 +68,7 @@ from storage.reports import ReportStore
 from storage.resources import ResourceStore
 from storage.retention import RetentionStore, retention_periods
 from storage.rota import RotaStore
+from storage.scripts import ScriptStore
 from storage.service_keys import ServiceKeyStore
 from storage.users import UserStore
 
@@ -78,6 +81,10 @@ HANDOFF_INTERVAL_SECONDS = 5.0
 PURGE_INTERVAL_SECONDS = 3600.0
 # How soon a running service starts sealing with a key `porchlight keys rotate` added.
 KEY_REFRESH_SECONDS = 60.0
+# How soon a script published on another instance reaches this one.
+SCRIPT_REFRESH_SECONDS = 15.0
+# The service runs one script; administrators publish versions of it.
+SCRIPT_NAME = "default"
 # Channels whose replies leave through the outbox and a provider's API.
 OUTBOX_CHANNELS = frozenset({"sms", "whatsapp", "telegram"})
 
@@ -119,7 +126,6 @@ def create_app(
     app = web.Application()
     app[SETTINGS] = settings
     app[KEYRING] = keyring or load_keyring(settings)
-    app[SCRIPT] = load_builtin_script("default")
     app[WEBCHAT] = WebChatChannel()
     channels: dict[str, Channel] = {WebChatChannel.name: app[WEBCHAT]}
     app[CHANNELS] = channels
@@ -146,11 +152,16 @@ def create_app(
             presence = PresenceStore(sessions, clock=clock)
             canned = CannedResponseStore(sessions, clock=clock)
             rota = RotaStore(sessions)
+            scripts = ScriptStore(sessions, clock=clock)
+            app[SCRIPTS] = ScriptLibrary(
+                load_builtin_script(SCRIPT_NAME), builtin_script_source(SCRIPT_NAME), scripts
+            )
+            await app[SCRIPTS].start()
             await canned.seed_if_empty(shipped_canned_responses())
             conversation_service = ConversationService(
                 conversations,
                 Pseudonymizer.from_keyring(app[KEYRING]),
-                app[SCRIPT],
+                app[SCRIPTS],
                 resources=resources,
                 reports=reports,
                 outbox_channels=OUTBOX_CHANNELS,
@@ -186,6 +197,7 @@ def create_app(
                 canned=canned,
                 rota=rota,
                 retention=RetentionStore(sessions, clock=clock),
+                scripts=scripts,
                 conversation_service=conversation_service,
                 handoff_service=handoff_service,
             )
@@ -254,6 +266,13 @@ def create_app(
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def script_refresh(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_follow_published_script(app[SCRIPTS], SCRIPT_REFRESH_SECONDS))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def timers(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_run_timers(app, timer_interval))
         yield
@@ -269,6 +288,7 @@ def create_app(
     app.cleanup_ctx.append(handoff_worker)
     app.cleanup_ctx.append(retention)
     app.cleanup_ctx.append(key_refresh)
+    app.cleanup_ctx.append(script_refresh)
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_close_websockets)
     app.router.add_routes(_routes(app))
@@ -401,6 +421,16 @@ async def _follow_key_file(keyring: KeyRing, interval: float) -> None:
             continue
         if keyring.current.key_id != before:
             logger.warning("key file: now sealing with master key %s", keyring.current.key_id)
+
+
+async def _follow_published_script(library: ScriptLibrary, interval: float) -> None:
+    """Pick up a version published on another instance (this one's publishes apply at once)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await library.refresh()
+        except SQLAlchemyError as exc:  # the database blinked: try again next round
+            logger.error("script refresh failed: %s", type(exc).__name__)
 
 
 async def _run_purges(app: web.Application, interval: float) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from telegram import Bot
 
-from bot.script import Script
+from bot.library import ScriptLibrary
 from bot.service import ConversationService
 from channels.background import BackgroundWork
 from channels.base import Channel
@@ -33,6 +33,7 @@ from storage.reports import ReportStore
 from storage.resources import ResourceStore
 from storage.retention import RetentionStore
 from storage.rota import RotaStore
+from storage.scripts import ScriptStore
 from storage.users import UserStore
 
 
@@ -54,13 +55,14 @@ class Services:
     canned: CannedResponseStore
     rota: RotaStore
     retention: RetentionStore
+    scripts: ScriptStore
     conversation_service: ConversationService
     handoff_service: HandoffService
 
 
 SETTINGS = web.AppKey("settings", Settings)
 KEYRING = web.AppKey("keyring", KeyRing)
-SCRIPT = web.AppKey("script", Script)
+SCRIPTS = web.AppKey("scripts", ScriptLibrary)
 WEBCHAT = web.AppKey("webchat", WebChatChannel)
 CHANNELS = web.AppKey("channels", dict[str, Channel])
 BACKGROUND = web.AppKey("background", BackgroundWork)

@@ -19,7 +19,9 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -392,6 +394,74 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(48), index=True)
     target: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class ScriptVersion(Base):
+    """One numbered version of the service's script, as an administrator published it.
+
+    Scripts are the service's own words, not anything a person said, so they are kept in
+    clear. Rows are never changed after publishing except to record an approval; a rollback
+    publishes an old text again as a new number, so the history only grows.
+    """
+
+    __tablename__ = "script_versions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    script: Mapped[str] = mapped_column(String(64))
+    number: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(String(500))
+    # published, or pending while a second administrator's approval is awaited
+    status: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str | None] = mapped_column(String(32))  # user id; None: shipped
+    created_by_name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    approved_by_name: Mapped[str | None] = mapped_column(String(64))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("script", "number"),)
+
+
+class ScriptDraft(Base):
+    """The administrators' working copy of a script: may be invalid, is never run."""
+
+    __tablename__ = "script_drafts"
+
+    script: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    updated_by_name: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StatEvent(Base):
+    """One counted event for the statistics: no conversation id, no content, no address.
+
+    Written when a conversation or handoff finishes and when a report is made, with the time
+    cut to the hour, so the statistics outlive retention and wipes without keeping anything
+    that leads back to a person.
+    """
+
+    __tablename__ = "stat_events"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(16))  # conversation, handoff, report
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(32))
+    wait_seconds: Mapped[int | None] = mapped_column(Integer)
+
+
+class AdminSetting(Base):
+    """A setting an administrator changed in the dashboard; overrides the configuration."""
+
+    __tablename__ = "admin_settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)  # JSON
+    updated_by_name: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 metadata = Base.metadata
