@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bot.engine import Reply, ReplyOption
 from bot.keywords import OPT_OUT_WORDS, normalise
-from bot.script import Node, Script, Text
+from bot.script import Node, Script, ScriptError, Text, parse_script
 from bot.sms import segments, sms_text
 
 # Words that would tell someone reading over the person's shoulder what this service is.
@@ -24,7 +24,15 @@ DEFAULT_ALARM_WORDS = (
 )  # fmt: skip
 
 
-RULES = ("timeout", "quick-exit", "alarm-word", "sms-segment", "language", "opt-out", "keyword")
+RULES = (
+    "timeout",
+    "quick-exit",
+    "alarm-word",
+    "sms-segment",
+    "language",
+    "opt-out",
+    "keyword",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,3 +210,30 @@ def _keywords(script: Script) -> Iterator[LintProblem]:
 
 def _contains_word(text: str, word: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, flags=re.IGNORECASE) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """What ``porchlight script validate`` finds in a script's text, for editors."""
+
+    script: Script | None  # None when the text is not a script at all
+    problems: list[LintProblem]
+
+    @property
+    def publishable(self) -> bool:
+        """No structural problem and no broken safety rule."""
+        return self.script is not None and not self.problems
+
+
+def check_source(text: str, alarm_words: Iterable[str] = (), source: str = "<draft>") -> Check:
+    """Parse and lint a script's text: every problem, with its line.
+
+    A text that does not parse gets its problems under the ``structure`` rule; the safety
+    rules run only on one that does.
+    """
+    try:
+        script = parse_script(text, source=source)
+    except ScriptError as exc:
+        located = [LintProblem(line, "structure", problem) for line, problem in exc.located]
+        return Check(None, located)
+    return Check(script, lint_script(script, alarm_words))

@@ -41,10 +41,14 @@ HANDOFF_MESSAGES = ("queue_position", "advocate_joined", "advocate_left")
 class ScriptError(ValueError):
     """A script document is malformed; ``problems`` lists each issue with its line."""
 
-    def __init__(self, source: str, problems: list[str]) -> None:
+    def __init__(
+        self, source: str, problems: list[str], located: list[tuple[int, str]] | None = None
+    ) -> None:
         super().__init__(f"{source}: " + "; ".join(problems))
         self.source = source
         self.problems = problems
+        # (line, problem) pairs, line 0 when unknown: for editors that point at the line.
+        self.located = located if located is not None else [(0, p) for p in problems]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,11 +183,12 @@ def parse_script(text: str, source: str = "<script>") -> Script:
         document = load_yaml(text)
     except YamlProblem as exc:
         where = f"line {exc.line}: " if exc.line else ""
-        raise ScriptError(source, [f"{where}not valid YAML ({exc.problem})"]) from None
+        message = f"not valid YAML ({exc.problem})"
+        raise ScriptError(source, [f"{where}{message}"], [(exc.line or 0, message)]) from None
     problems = _Problems()
     script = _Builder(problems).build(document)
     if problems or script is None:
-        raise ScriptError(source, problems.sorted())
+        raise ScriptError(source, problems.sorted(), problems.located())
     return script
 
 
@@ -230,7 +235,10 @@ class _Problems:
         return bool(self._items)
 
     def sorted(self) -> list[str]:
-        return [f"line {line}: {problem}" for line, problem in sorted(set(self._items))]
+        return [f"line {line}: {problem}" for line, problem in self.located()]
+
+    def located(self) -> list[tuple[int, str]]:
+        return sorted(set(self._items))
 
 
 class _Builder:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bot.script import load_builtin_script
-from bot.simulator import Simulator
+from bot.simulator import Said, Simulator, format_lines
 
 FOLDER = Path(__file__).resolve().parent.parent / "conversations"
 TRANSCRIPTS = sorted(FOLDER.glob("*.txt"))
@@ -49,9 +49,9 @@ def replay(path: Path) -> tuple[list[str], list[str]]:
     code = ""
     actual: list[str] = []
 
-    def show(lines: list[str]) -> None:
+    def show(said: list[Said]) -> None:
         nonlocal code
-        for out in lines:
+        for out in format_lines(said):
             found = CODE.search(out)
             if found:
                 code = found.group()
