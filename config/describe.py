@@ -26,6 +26,8 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
             shown = f"{REDACTED} (set)"
         elif field.name == "database_url":
             shown = redact_url(value)
+        elif isinstance(value, bool):
+            shown = "true" if value else "false"  # as the setting is written
         elif isinstance(value, tuple):
             shown = ",".join(value) or "(none)"
         else:

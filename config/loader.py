@@ -200,6 +200,7 @@ def _build(given: Mapping[str, _Given]) -> Settings:
         handoff_escalate_minutes=get("handoff_escalate_minutes", _int_between(1, 120), 3),
         handoff_after_hours_minutes=get("handoff_after_hours_minutes", _int_between(1, 240), 10),
         advocate_max_conversations=get("advocate_max_conversations", _int_between(1, 20), 3),
+        script_approval=get("script_approval", _bool, False),
     )
     _check_together(settings)
     return settings
@@ -397,6 +398,17 @@ def _telegram_secret(value: object) -> Secret:
     if not _TELEGRAM_SECRET.fullmatch(secret.reveal()):
         raise _Invalid("must be 1-256 characters, each one of A-Z, a-z, 0-9, _ and -")
     return secret
+
+
+def _bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise _Invalid(f"must be true or false, not {value!r}")
 
 
 def _log_level(value: object) -> str:

@@ -89,6 +89,7 @@ class Settings:
     handoff_escalate_minutes: int
     handoff_after_hours_minutes: int
     advocate_max_conversations: int
+    script_approval: bool
 
     def __repr__(self) -> str:
         parts = []

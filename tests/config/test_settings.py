@@ -80,6 +80,7 @@ def test_defaults_are_safe_and_complete(tmp_path: Path) -> None:
         handoff_escalate_minutes=3,
         handoff_after_hours_minutes=10,
         advocate_max_conversations=3,
+        script_approval=False,
     )
 
 
