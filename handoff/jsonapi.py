@@ -10,21 +10,26 @@ from aiohttp import web
 MAX_BODY = 16 * 1024
 
 
-def json_error(status: int, code: str, message: str) -> web.HTTPException:
-    """The API's one error shape: ``{"error": code, "message": text}``."""
+def json_error(status: int, code: str, message: str, **extra: Any) -> web.HTTPException:
+    """The API's one error shape: ``{"error": code, "message": text}`` (plus any details)."""
     exception = web.HTTPException(
-        text=json.dumps({"error": code, "message": message}), content_type="application/json"
+        text=json.dumps({"error": code, "message": message, **extra}),
+        content_type="application/json",
     )
     exception.set_status(status)
     return exception
 
 
-async def json_body(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request, limit: int = MAX_BODY) -> dict[str, Any]:
     """The request's JSON object, or a clear 400/413: never a half-parsed body."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise json_error(413, "too_large", f"request bodies are limited to {MAX_BODY} bytes")
+    too_large = json_error(413, "too_large", f"request bodies are limited to {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:  # no (or a false) Content-Length: count what arrived
+        raise too_large
     try:
-        body = json.loads(await request.text())
+        body = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         raise json_error(400, "invalid", "the body must be a JSON object") from None
     if not isinstance(body, dict):

@@ -50,6 +50,23 @@ def _object(**properties: Any) -> dict[str, Any]:
 
 _STRING = {"type": "string"}
 _HANDOFF = {"$ref": "#/components/schemas/Handoff"}
+_CHECK = _object(
+    publishable={"type": "boolean"},
+    problems={
+        "type": "array",
+        "items": _object(line={"type": "integer"}, rule=_STRING, message=_STRING),
+    },
+    languages={"type": "array", "items": _STRING},
+)
+_VERSION = _object(
+    number={"type": "integer"},
+    note=_STRING,
+    status={"enum": ["published", "pending"]},
+    author=_STRING,
+    created_at=_STRING,
+    approved_by={"type": ["string", "null"]},
+    published_at={"type": ["string", "null"]},
+)
 _HANDOFF_ERRORS = {"403": "Someone else holds it", "404": "No such conversation"}
 
 PATHS: dict[str, dict[str, Any]] = {
@@ -264,6 +281,124 @@ PATHS: dict[str, dict[str, Any]] = {
         )
     },
     # -- resource directory (admins) ----------------------------------------------------------
+    # -- script editor and settings (admins) ---------------------------------------------------
+    "/api/v1/script": {
+        "get": _op(
+            "The live version, the draft (the live text until one is saved), versions waiting "
+            "for approval, and whether SCRIPT_APPROVAL is on (admins)",
+            "200",
+            errors={"403": "Admins only"},
+        )
+    },
+    "/api/v1/script/draft": {
+        "put": _op(
+            "Save the draft (it may have problems: it never runs); answers the problems found",
+            "200",
+            body=_object(source=_STRING),
+            response=_CHECK,
+            errors={"400": "No source", "403": "Admins only", "413": "Over 256 KiB"},
+            unsafe=True,
+        )
+    },
+    "/api/v1/script/check": {
+        "post": _op(
+            "Check a text as `porchlight script validate` does (plus the dashboard's alarm "
+            "words): every problem with its line",
+            "200",
+            body=_object(source=_STRING),
+            response=_CHECK,
+            errors={"400": "No source", "403": "Admins only"},
+            unsafe=True,
+        )
+    },
+    "/api/v1/script/simulate": {
+        "post": _op(
+            "One step of a simulated conversation with a text; nothing is stored: send back "
+            "the answered session to go on",
+            "200",
+            body=_object(
+                source=_STRING,
+                action={"enum": ["start", "text", "timeout", "wait"]},
+                text=_STRING,
+                minutes={"type": "number"},
+                language=_STRING,
+                channel={"enum": ["webchat", "sms", "whatsapp", "telegram"]},
+                session={"type": ["object", "null"]},
+            ),
+            errors={
+                "400": "Invalid step",
+                "403": "Admins only",
+                "409": "Session no longer fits the text: start again",
+                "422": "The text is not a script",
+            },
+            unsafe=True,
+        )
+    },
+    "/api/v1/script/publish": {
+        "post": _op(
+            "Publish the saved draft as the next version (pending with SCRIPT_APPROVAL); "
+            "refused with every problem while any remains",
+            "201",
+            body=_object(note=_STRING),
+            response=_VERSION,
+            errors={
+                "400": "No note",
+                "403": "Admins only",
+                "409": "No draft saved",
+                "422": "Problems remain (listed in 'problems')",
+            },
+            unsafe=True,
+        )
+    },
+    "/api/v1/script/versions": {
+        "get": _op("Every version, newest first (admins)", "200", errors={"403": "Admins only"})
+    },
+    "/api/v1/script/versions/{number}": {
+        "get": _op(
+            "One version's text and its diff against the version before (admins)",
+            "200",
+            errors={"403": "Admins only", "404": "No such version"},
+        )
+    },
+    "/api/v1/script/versions/{number}/rollback": {
+        "post": _op(
+            "Publish this version's text again as the next version (same checks; admins)",
+            "201",
+            body=_object(note=_STRING),
+            response=_VERSION,
+            errors={"403": "Admins only", "404": "No such version", "422": "Problems remain"},
+            unsafe=True,
+        )
+    },
+    "/api/v1/script/versions/{number}/approve": {
+        "post": _op(
+            "Approve a pending version: it goes live (a second admin, not its author)",
+            "200",
+            response=_VERSION,
+            errors={
+                "403": "Admins only, and not the author",
+                "404": "No such version",
+                "409": "Not pending",
+                "422": "Problems remain",
+            },
+            unsafe=True,
+        )
+    },
+    "/api/v1/settings": {
+        "get": _op(
+            "The settings administrators may change: value in use, configured value, label",
+            "200",
+            errors={"403": "Admins only"},
+        ),
+        "put": _op(
+            "Change settings (all or none; null returns one to the configured value); "
+            "audit-logged with old and new values",
+            "200",
+            body={"type": "object"},
+            errors={"400": "Invalid (each setting's reason in 'fields')", "403": "Admins only"},
+            unsafe=True,
+        ),
+    },
     "/api/v1/events": {
         "get": _op(
             "Websocket of live events (no content: queue, offer, message, contact_left, "

@@ -97,7 +97,7 @@ class HandoffService:
         channels: Mapping[str, Channel],
         events: EventHub,
         audit: AuditLog,
-        settings: Settings,
+        settings: Settings | Callable[[], Settings],
         rota: RotaStore | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -109,8 +109,13 @@ class HandoffService:
         self._channels = channels
         self._events = events
         self._audit = audit
-        self._settings = settings
+        # A callable gives the live settings (administrators change timings while running).
+        self._read_settings = settings if callable(settings) else lambda: settings
         self._clock = clock
+
+    @property
+    def _settings(self) -> Settings:
+        return self._read_settings()
 
     # -- the person's side (HandoffHooks) ---------------------------------------------------
 

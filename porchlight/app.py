@@ -30,7 +30,8 @@ from channels.webchat.channel import WebChatChannel
 from config import Settings
 from crypto import KeyFileError, KeyRing, Pseudonymizer, ReceiptHasher
 from handoff import api as handoff_api
-from handoff import dashboard, people_api, resources_api, rota_api
+from handoff import dashboard, people_api, resources_api, rota_api, scripts_api, settings_api
+from handoff.admin_settings import LiveSettings
 from handoff.auth import setup_auth
 from handoff.canned import shipped_canned_responses
 from handoff.events import EventHub
@@ -41,6 +42,7 @@ from porchlight.state import (
     CHANNELS,
     EVENTS,
     KEYRING,
+    LIVE_SETTINGS,
     SCRIPTS,
     SERVICES,
     SETTINGS,
@@ -50,6 +52,7 @@ from porchlight.state import (
     Services,
 )
 from porchlight.web import add_security_headers
+from storage.admin_settings import AdminSettingsStore
 from storage.audit import AuditLog
 from storage.canned import CannedResponseStore
 from storage.conversations import ConversationStore
@@ -81,8 +84,8 @@ HANDOFF_INTERVAL_SECONDS = 5.0
 PURGE_INTERVAL_SECONDS = 3600.0
 # How soon a running service starts sealing with a key `porchlight keys rotate` added.
 KEY_REFRESH_SECONDS = 60.0
-# How soon a script published on another instance reaches this one.
-SCRIPT_REFRESH_SECONDS = 15.0
+# How soon a script published or a setting changed on another instance reaches this one.
+ADMIN_REFRESH_SECONDS = 15.0
 # The service runs one script; administrators publish versions of it.
 SCRIPT_NAME = "default"
 # Channels whose replies leave through the outbox and a provider's API.
@@ -126,6 +129,7 @@ def create_app(
     app = web.Application()
     app[SETTINGS] = settings
     app[KEYRING] = keyring or load_keyring(settings)
+    app[LIVE_SETTINGS] = LiveSettings(settings)  # the dashboard's overrides join at start
     app[WEBCHAT] = WebChatChannel()
     channels: dict[str, Channel] = {WebChatChannel.name: app[WEBCHAT]}
     app[CHANNELS] = channels
@@ -153,6 +157,8 @@ def create_app(
             canned = CannedResponseStore(sessions, clock=clock)
             rota = RotaStore(sessions)
             scripts = ScriptStore(sessions, clock=clock)
+            app[LIVE_SETTINGS].attach(AdminSettingsStore(sessions, clock=clock))
+            await app[LIVE_SETTINGS].refresh()
             app[SCRIPTS] = ScriptLibrary(
                 load_builtin_script(SCRIPT_NAME), builtin_script_source(SCRIPT_NAME), scripts
             )
@@ -177,7 +183,7 @@ def create_app(
                 channels=channels,
                 events=app[EVENTS],
                 audit=audit,
-                settings=settings,
+                settings=lambda: app[LIVE_SETTINGS].current,
                 rota=rota,
                 clock=clock,
             )
@@ -266,8 +272,8 @@ def create_app(
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    async def script_refresh(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_follow_published_script(app[SCRIPTS], SCRIPT_REFRESH_SECONDS))
+    async def admin_refresh(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_follow_admin_changes(app, ADMIN_REFRESH_SECONDS))
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -288,7 +294,7 @@ def create_app(
     app.cleanup_ctx.append(handoff_worker)
     app.cleanup_ctx.append(retention)
     app.cleanup_ctx.append(key_refresh)
-    app.cleanup_ctx.append(script_refresh)
+    app.cleanup_ctx.append(admin_refresh)
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_close_websockets)
     app.router.add_routes(_routes(app))
@@ -316,6 +322,16 @@ def create_app(
     app.router.add_routes(
         resources_api.routes(lambda: app[SERVICES].resources, lambda: app[SERVICES].audit)
     )
+    app.router.add_routes(
+        scripts_api.routes(
+            lambda: app[SERVICES].scripts,
+            lambda: app[SCRIPTS],
+            lambda: app[SERVICES].audit,
+            lambda: app[LIVE_SETTINGS].alarm_words,
+            approval_required=settings.script_approval,
+        )
+    )
+    app.router.add_routes(settings_api.routes(app[LIVE_SETTINGS], lambda: app[SERVICES].audit))
     app.router.add_routes(dashboard.routes(lambda: app[SERVICES].presence))
     app.router.add_static(webchat.STATIC_PREFIX, webchat.PACKAGE_DIR / "static")
     app.router.add_static(dashboard.STATIC_PREFIX, dashboard.PACKAGE_DIR / "static")
@@ -324,7 +340,9 @@ def create_app(
 
 def _routes(app: web.Application) -> list[web.RouteDef]:
     async def chat_page(_request: web.Request) -> web.Response:
-        return web.Response(text=webchat.render_chat_page(app[SETTINGS]), content_type="text/html")
+        return web.Response(
+            text=webchat.render_chat_page(app[LIVE_SETTINGS].current), content_type="text/html"
+        )
 
     async def chat_socket(request: web.Request) -> web.StreamResponse:
         return await webchat.websocket(
@@ -423,21 +441,27 @@ async def _follow_key_file(keyring: KeyRing, interval: float) -> None:
             logger.warning("key file: now sealing with master key %s", keyring.current.key_id)
 
 
-async def _follow_published_script(library: ScriptLibrary, interval: float) -> None:
-    """Pick up a version published on another instance (this one's publishes apply at once)."""
+async def _follow_admin_changes(app: web.Application, interval: float) -> None:
+    """Pick up a script published or settings changed on another instance.
+
+    Changes made through this instance apply at once; this is for the others.
+    """
     while True:
         await asyncio.sleep(interval)
         try:
-            await library.refresh()
+            await app[SCRIPTS].refresh()
+            await app[LIVE_SETTINGS].refresh()
         except SQLAlchemyError as exc:  # the database blinked: try again next round
-            logger.error("script refresh failed: %s", type(exc).__name__)
+            logger.error("refreshing the script and settings failed: %s", type(exc).__name__)
 
 
 async def _run_purges(app: web.Application, interval: float) -> None:
     """Delete expired data once at start and then every ``interval``; survive a bad round."""
-    settings = app[SETTINGS]
-    keep, keep_reports = retention_periods(settings.retention_days, settings.report_retention_days)
     while True:
+        settings = app[LIVE_SETTINGS].current  # administrators may change retention
+        keep, keep_reports = retention_periods(
+            settings.retention_days, settings.report_retention_days
+        )
         try:
             purged = await app[SERVICES].retention.purge(keep, keep_reports)
         except Exception:  # the worker must survive a database hiccup

@@ -19,6 +19,7 @@ from channels.twilio.channel import TwilioMessaging
 from channels.webchat.channel import WebChatChannel
 from config import Settings
 from crypto import KeyRing
+from handoff.admin_settings import LiveSettings
 from handoff.events import EventHub
 from handoff.service import HandoffService
 from storage.audit import AuditLog
@@ -63,6 +64,7 @@ class Services:
 SETTINGS = web.AppKey("settings", Settings)
 KEYRING = web.AppKey("keyring", KeyRing)
 SCRIPTS = web.AppKey("scripts", ScriptLibrary)
+LIVE_SETTINGS = web.AppKey("live_settings", LiveSettings)
 WEBCHAT = web.AppKey("webchat", WebChatChannel)
 CHANNELS = web.AppKey("channels", dict[str, Channel])
 BACKGROUND = web.AppKey("background", BackgroundWork)
