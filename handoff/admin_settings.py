@@ -27,7 +27,8 @@ from storage.admin_settings import AdminSettingsStore
 logger = logging.getLogger(__name__)
 
 MAX_ALARM_WORDS = 200
-_WORD = re.compile(r"^[^\W\d_][^\W\d_' -]{0,38}[^\W\d_]$")
+# Letters, with spaces, hyphens and apostrophes inside: "safe house", "women's".
+_WORD = re.compile(r"^[^\W\d_](?:[^\W\d_]|['\- ]){0,38}[^\W\d_]$")
 
 
 class InvalidSettings(ValueError):
