@@ -281,6 +281,84 @@ PATHS: dict[str, dict[str, Any]] = {
         )
     },
     # -- resource directory (admins) ----------------------------------------------------------
+    "/api/v1/resources": {
+        "get": _op(
+            "The resource directory, by name (everyone signed in: it is public information)",
+            "200",
+            response={
+                "type": "array",
+                "items": _object(
+                    id=_STRING,
+                    name=_STRING,
+                    category={"enum": ["hotline", "shelter", "legal", "counselling"]},
+                    areas={"type": "array", "items": _STRING},
+                    languages={"type": "array", "items": _STRING},
+                    phone=_STRING,
+                    hours=_STRING,
+                ),
+            },
+        ),
+        "post": _op(
+            'Add a directory entry (admins); areas ["*"] serves everywhere',
+            "201",
+            body=_object(
+                name=_STRING,
+                category={"enum": ["hotline", "shelter", "legal", "counselling"]},
+                areas={"type": "array", "items": _STRING},
+                languages={"type": "array", "items": _STRING},
+                phone=_STRING,
+                hours=_STRING,
+            ),
+            errors={"400": "Invalid (the message names the field)", "403": "Admins only"},
+            unsafe=True,
+        ),
+    },
+    "/api/v1/resources/{id}": {
+        "put": _op(
+            "Replace one directory entry's fields (admins; the same body as adding)",
+            "200",
+            body=_object(
+                name=_STRING,
+                category={"enum": ["hotline", "shelter", "legal", "counselling"]},
+                areas={"type": "array", "items": _STRING},
+                languages={"type": "array", "items": _STRING},
+                phone=_STRING,
+                hours=_STRING,
+            ),
+            errors={
+                "400": "Invalid (the message names the field)",
+                "403": "Admins only",
+                "404": "No such entry",
+            },
+            unsafe=True,
+        ),
+        "delete": _op(
+            "Remove a directory entry (admins)",
+            "204",
+            errors={"403": "Admins only", "404": "No such entry"},
+            unsafe=True,
+        ),
+    },
+    "/api/v1/resources.csv": {
+        "get": _op(
+            "The directory as a CSV attachment (header name,category,areas,languages,phone,"
+            "hours; ';' between areas or languages in a cell)",
+            "200",
+        ),
+        "put": _op(
+            "Replace the whole directory from a CSV file sent as text/csv (admins; at most "
+            '1 MB and 5000 entries); all or nothing, answers {"imported": count}',
+            "200",
+            response=_object(imported={"type": "integer"}),
+            errors={
+                "400": "Not UTF-8, no header, or bad lines (the message lists each by number)",
+                "403": "Admins only",
+                "413": "Larger than 1 MB",
+                "415": "Not sent as text/csv",
+            },
+            unsafe=True,
+        ),
+    },
     # -- script editor and settings (admins) ---------------------------------------------------
     "/api/v1/script": {
         "get": _op(
