@@ -148,7 +148,6 @@ def create_app(
             hasher = receipt_hasher or ReceiptHasher(app[KEYRING])
             conversations = ConversationStore(sessions, app[KEYRING], clock=clock)
             resources = ResourceStore(sessions)
-            await resources.seed_if_empty(load_demo_directory())
             reports = ReportStore(sessions, app[KEYRING], hasher, clock=clock)
             deletions = DeletionQueue(sessions, clock=clock)
             audit = AuditLog(sessions, clock=clock)
@@ -157,6 +156,10 @@ def create_app(
             canned = CannedResponseStore(sessions, clock=clock)
             rota = RotaStore(sessions)
             scripts = ScriptStore(sessions, clock=clock)
+            if await scripts.live(SCRIPT_NAME) is None:
+                # First start (no script numbered yet): fill the directory with the demo
+                # entries. Never later, so a directory an admin emptied stays empty.
+                await resources.seed_if_empty(load_demo_directory())
             app[LIVE_SETTINGS].attach(AdminSettingsStore(sessions, clock=clock))
             await app[LIVE_SETTINGS].refresh()
             app[SCRIPTS] = ScriptLibrary(

@@ -365,3 +365,14 @@ def test_every_bad_field_of_a_line_is_named() -> None:
         "areas",
         "language",
     ]
+
+
+async def test_a_directory_emptied_by_an_admin_stays_empty_after_a_restart(
+    app: web.Application, settings: Settings, make_app: Any, aiohttp_client: Any
+) -> None:
+    store = app[SERVICES].resources
+    for entry in await store.list_entries():
+        await store.remove(entry.id)
+    restarted = make_app(settings)
+    await aiohttp_client(restarted)  # its start-up runs against the same database
+    assert await restarted[SERVICES].resources.list_entries() == []
