@@ -368,7 +368,11 @@ def test_every_bad_field_of_a_line_is_named() -> None:
 
 
 async def test_a_directory_emptied_by_an_admin_stays_empty_after_a_restart(
-    app: web.Application, settings: Settings, make_app: Any, aiohttp_client: Any
+    client: TestClient[Any, Any],
+    app: web.Application,
+    settings: Settings,
+    make_app: Any,
+    aiohttp_client: Any,
 ) -> None:
     store = app[SERVICES].resources
     for entry in await store.list_entries():
