@@ -232,6 +232,45 @@ PATHS: dict[str, dict[str, Any]] = {
         ),
     },
     # -- people (admins) ----------------------------------------------------------------------
+    "/api/v1/users/{id}": {
+        "patch": _op(
+            "Disable, enable, promote or demote an account (admins). Disabling signs the person "
+            "out everywhere and returns the conversations they hold to the queue",
+            "200",
+            body=_object(disabled={"type": "boolean"}, role={"enum": ["advocate", "admin"]}),
+            errors={
+                "400": "Invalid body",
+                "403": "Admins only",
+                "404": "No such account",
+                "409": "Your own account, or the last enabled admin",
+            },
+            unsafe=True,
+        ),
+    },
+    "/api/v1/users/{id}/password": {
+        "post": _op(
+            "Set a new temporary password (admins; at least 12 characters). Signs the person "
+            "out everywhere and lifts a lockout",
+            "204",
+            body=_object(password=_STRING),
+            errors={
+                "400": "Invalid password",
+                "403": "Admins only",
+                "404": "No such account",
+                "409": "Your own account",
+            },
+            unsafe=True,
+        ),
+    },
+    "/api/v1/users/{id}/totp": {
+        "delete": _op(
+            "Reset two-factor (admins): signs the person out everywhere; they enrol again at "
+            "their next sign-in",
+            "204",
+            errors={"403": "Admins only", "404": "No such account", "409": "Your own account"},
+            unsafe=True,
+        ),
+    },
     "/api/v1/audit": {
         "get": _op(
             "The audit log, newest first (admins); filter with action=, actor= (a user id), "

@@ -16,11 +16,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import FieldCipher, KeyRing
 from crypto.cipher import field_aad
 from storage.engine import SessionFactory
-from storage.models import User, new_id, utcnow
+from storage.handoffs import CLAIMED, WAITING
+from storage.models import Handoff, User, new_id, utcnow
 
 ROLES = ("advocate", "admin")
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -39,6 +41,14 @@ class UserExists(ValueError):
 
 class InvalidAccount(ValueError):
     """The username, role or password does not meet the account rules."""
+
+
+class UnknownUser(LookupError):
+    """No account has this id."""
+
+
+class LastAdmin(Exception):
+    """The change would leave nobody enabled who can manage accounts."""
 
 
 class TwoFactorUnavailable(RuntimeError):
@@ -85,15 +95,12 @@ class UserStore:
             raise InvalidAccount(
                 "username must be 2-64 characters: lower-case letters, digits, '.', '_' or '-'"
             )
-        if role not in ROLES:
-            raise InvalidAccount(f"role must be one of {', '.join(ROLES)}")
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise InvalidAccount(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+        _check_role(role)
         row = User(
             id=new_id(),
             username=username,
             role=role,
-            password_hash=await asyncio.to_thread(self._hasher.hash, password),
+            password_hash=await self._hash_new_password(password),
             disabled=False,
             created_at=self._clock(),
         )
@@ -149,12 +156,99 @@ class UserStore:
 
         A disabled account cannot sign in, and its open sessions stop working at their next
         request; callers should still end them (``SessionStore.end_all_for``) at once.
+        Switching someone off on an admin's behalf goes through :meth:`disable` instead,
+        which keeps an admin enabled and frees the conversations the account holds.
         """
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(User).where(User.id == user_id).values(disabled=disabled)
             )
             return bool(getattr(result, "rowcount", 0))
+
+    async def disable(self, user_id: str) -> list[str]:
+        """Switch an account off, take it off call, and put what it holds back in the queue.
+
+        Returns the ids of the handoffs put back. It is one transaction on purpose: there is
+        no moment at which a disabled account still holds a conversation (the person would
+        be talking to nobody), and no moment at which a claim could slip in between. The
+        handoffs go back as if never claimed (no offer, nobody offered yet), so the handoff
+        worker offers them afresh on its next round.
+
+        Raises:
+            UnknownUser: there is no such account.
+            LastAdmin: it is the last enabled administrator.
+        """
+        async with self._sessions.begin() as session:
+            await _lock_admins(session)
+            row = await self._row_for_update(session, user_id)
+            if row.role == "admin" and not row.disabled:
+                await _keep_an_admin(session, user_id)
+            row.disabled = True
+            row.available = False
+            held = select(Handoff.id).where(
+                Handoff.status == CLAIMED, Handoff.claimed_by == user_id
+            )
+            released = list(await session.scalars(held.with_for_update()))
+            if released:
+                await session.execute(
+                    update(Handoff)
+                    .where(Handoff.id.in_(released), Handoff.status == CLAIMED)
+                    .values(
+                        status=WAITING,
+                        claimed_by=None,
+                        claimed_at=None,
+                        offered_to=None,
+                        offered_at=None,
+                        offered_before="",
+                    )
+                )
+            return released
+
+    async def set_role(self, user_id: str, role: str) -> None:
+        """Make an account an advocate or an administrator; it takes effect at its next request.
+
+        Raises:
+            InvalidAccount: not a known role.
+            UnknownUser: there is no such account.
+            LastAdmin: it would demote the last enabled administrator.
+        """
+        _check_role(role)
+        async with self._sessions.begin() as session:
+            await _lock_admins(session)
+            row = await self._row_for_update(session, user_id)
+            if row.role == "admin" and role != "admin" and not row.disabled:
+                await _keep_an_admin(session, user_id)
+            row.role = role
+
+    async def set_password(self, user_id: str, password: str) -> None:
+        """Replace the password (an admin's reset), with the same rules as ``add_user``.
+
+        The lockout is cleared too: a reset is how a locked-out advocate gets back in.
+
+        Raises:
+            InvalidAccount: the password is too short.
+            UnknownUser: there is no such account.
+        """
+        password_hash = await self._hash_new_password(password)
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(User)
+                .where(User.id == user_id)
+                .values(password_hash=password_hash, failed_logins=0, locked_until=None)
+            )
+            if not getattr(result, "rowcount", 0):
+                raise UnknownUser(user_id)
+
+    async def _hash_new_password(self, password: str) -> str:
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise InvalidAccount(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def _row_for_update(self, session: AsyncSession, user_id: str) -> User:
+        row = await session.get(User, user_id, with_for_update=True)
+        if row is None:
+            raise UnknownUser(user_id)
+        return row
 
     # -- lockout ----------------------------------------------------------------------
 
@@ -238,6 +332,36 @@ class UserStore:
         if self._totp_cipher is None:
             raise TwoFactorUnavailable("UserStore needs the key ring for two-factor secrets")
         return self._totp_cipher
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidAccount(f"role must be one of {', '.join(ROLES)}")
+
+
+async def _lock_admins(session: AsyncSession) -> None:
+    """Lock the enabled admins' rows, as the transaction's first statement.
+
+    Two admins disabling each other at the same moment must not both succeed. A write that
+    changes nothing does it on both databases: PostgreSQL locks the rows (the second
+    transaction waits, then sees the first one's change), and SQLite takes its one write
+    lock before the transaction has read anything, so it never works from a stale snapshot.
+    """
+    await session.execute(
+        update(User)
+        .where(User.role == "admin", User.disabled.is_(False))
+        .values(role=User.role)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _keep_an_admin(session: AsyncSession, leaving: str) -> None:
+    """Refuse to switch off or demote ``leaving`` if no other enabled admin would be left."""
+    admins = await session.scalars(
+        select(User.id).where(User.role == "admin", User.disabled.is_(False))
+    )
+    if not [admin for admin in admins if admin != leaving]:
+        raise LastAdmin(leaving)
 
 
 def _account(row: User) -> Account:

@@ -67,7 +67,7 @@ async def test_a_change_applies_at_once_and_is_audited_with_old_and_new_values(
     details = {e.target: e.detail for e in entries}
     assert details["handoff_escalate_minutes"] == "3 -> 2"
     assert details["alarm_words"] == "(none) -> helpline,safe house"
-    assert details["quick_exit_url"].endswith("-> https://weather.example.org/today")
+    assert str(details["quick_exit_url"]).endswith("-> https://weather.example.org/today")
     assert all(e.actor == "maria" for e in entries)
 
 
