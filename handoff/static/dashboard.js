@@ -458,6 +458,11 @@
     });
   }
 
+  // The administration pages' scripts (admin.js, editor.js, statistics.js) use these too.
+  window.Porchlight = {
+    api: api, errorText: errorText, byId: byId, show: show, banner: banner, element: element
+  };
+
   // ---- Start ------------------------------------------------------------------------------
 
   if (page === "login") {
