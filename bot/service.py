@@ -50,6 +50,7 @@ from storage.models import utcnow
 from storage.outbox import DeletionQueue
 from storage.reports import ReportStore
 from storage.resources import ResourceStore
+from storage.statistics import StatisticsStore
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ class ConversationService:
         deletions: DeletionQueue | None = None,
         clock: Callable[[], datetime] = utcnow,
         receipt_attempts: AttemptLimiter | None = None,
+        statistics: StatisticsStore | None = None,
     ) -> None:
         self._store = store
         self._resources = resources
@@ -168,6 +170,7 @@ class ConversationService:
         self._locks = _KeyedLocks()
         self._handoffs: HandoffHooks | None = None
         self._receipt_attempts = receipt_attempts or AttemptLimiter()
+        self._statistics = statistics
 
     def attach_handoffs(self, hooks: HandoffHooks) -> None:
         """Connect the advocates' side; without it a handoff goes straight to after hours."""
@@ -183,13 +186,14 @@ class ConversationService:
         now = self._clock()
         conversation = await self._store.find_active(message.channel, pseudonym)
         if message.is_quick_exit:
-            return await self._wipe(pseudonym, message)
+            return await self._wipe(pseudonym, message, conversation)
 
         state = FlowState.from_dict(conversation.flow_state) if conversation else FlowState()
         if conversation is not None and state.expires_at is not None and now >= state.expires_at:
             # Gone quiet past the session: close it and let this message start afresh.
             await self._store.close(conversation.id, EXPIRED)
             await self._left([conversation.id], "expired")
+            await self._count(conversation, "expired")
             conversation, state = None, FlowState(language=state.language)
 
         assert message.kind is not None  # noqa: S101 -- only quick exit has no kind
@@ -200,7 +204,7 @@ class ConversationService:
             script, script_ref = self._library.current, self._library.current_ref
         result = step(script, state, inbound)
         if Effect.WIPE in result.effects:
-            return await self._wipe(pseudonym, message)
+            return await self._wipe(pseudonym, message, conversation)
 
         if conversation is None:
             conversation = await self._store.start_conversation(
@@ -258,6 +262,9 @@ class ConversationService:
         """
         pseudonym = self._pseudonymizer.pseudonym(channel, address)
         async with self._locks.hold(pseudonym):
+            active = await self._store.find_active(channel, pseudonym)
+            if active is not None:
+                await self._count(active, "left")
             ids = await self._store.ids_for(channel, pseudonym)
             await self._left(ids, "exit")
             copies = await self._provider_copies(channel, ids)
@@ -298,6 +305,7 @@ class ConversationService:
                 deadline=None,
             )
             said = [NewMessage("out", "advocate", farewell)] if farewell else []
+            await self._count(conversation, "with_advocate")
             await self._store.record_turn(
                 conversation.id,
                 flow_state=state.to_dict(),
@@ -339,6 +347,21 @@ class ConversationService:
             if conversation.status != ACTIVE or not with_human:
                 raise PersonUnavailable(conversation_id)
             yield conversation
+
+    async def _count(
+        self, conversation: ConversationView, outcome: str, language: str | None = None
+    ) -> None:
+        """Count a conversation that finished, for the statistics (no id, no content)."""
+        if self._statistics is None:
+            return
+        await self._statistics.conversation_finished(
+            channel=conversation.channel,
+            language=language
+            or conversation.flow_state.get("language")
+            or self._library.current.base_language,
+            outcome=outcome,
+            started_at=conversation.created_at,
+        )
 
     def _after_hours(self, script: Script, result: StepResult) -> StepResult:
         """Keep what was said, then go on from the script's after-hours node."""
@@ -397,6 +420,12 @@ class ConversationService:
             if queued
             else (),
         )
+        if status != ACTIVE and conversation.status == ACTIVE:
+            await self._count(
+                conversation,
+                "expired" if status == EXPIRED else "completed",
+                result.state.language or script.base_language,
+            )
         if Effect.EMERGENCY in result.effects:
             logger.warning("conversation %s used an emergency keyword", conversation.alias)
         was_with_human = bool(conversation.flow_state.get("with_human"))
@@ -459,10 +488,14 @@ class ConversationService:
                 filled += resource_replies(script, entries, language)
             elif isinstance(slot, ReportSlot):
                 code = await self._reports.submit(channel, slot.fields)
+                if self._statistics is not None:
+                    await self._statistics.report_made(channel=channel, category="new")
                 filled.append(receipt_reply(script, code, language))
                 logger.info("an anonymous report was submitted on %s", channel)
             elif isinstance(slot, ReportAdditionSlot):
                 added = await self._add_to_report(slot, conversation.pseudonym)
+                if added and self._statistics is not None:
+                    await self._statistics.report_made(channel=channel, category="addition")
                 filled.append(addition_reply(script, added, language))
             else:
                 filled.append(reply)
@@ -481,13 +514,17 @@ class ConversationService:
             self._receipt_attempts.failed(source, now)
         return added
 
-    async def _wipe(self, pseudonym: str, message: InboundMessage) -> TurnOutcome:
+    async def _wipe(
+        self, pseudonym: str, message: InboundMessage, active: ConversationView | None
+    ) -> TurnOutcome:
         """Wipe every conversation this person has on this channel, not just the live one.
 
         Someone who types EXIT or DELETE after a session expired, or after an earlier one
         ended, means all of it.
         """
         channel = message.channel
+        if active is not None:
+            await self._count(active, "quick_exit")
         conversation_ids = await self._store.ids_for(channel, pseudonym)
         await self._left(conversation_ids, "exit")
         copies = await self._provider_copies(channel, conversation_ids, message.provider_message_id)

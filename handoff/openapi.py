@@ -319,6 +319,22 @@ PATHS: dict[str, dict[str, Any]] = {
             unsafe=True,
         )
     },
+    # -- statistics (admins) -------------------------------------------------------------------
+    "/api/v1/statistics": {
+        "get": _op(
+            "Counts for a period (from=, to= as YYYY-MM-DD; default the last 30 days): "
+            "conversations, handoffs, reports; every count under 10 is null (suppressed)",
+            "200",
+            errors={"400": "Bad period", "403": "Admins only"},
+        )
+    },
+    "/api/v1/statistics.csv": {
+        "get": _op(
+            "The same as CSV (section,item,value; suppressed counts read <10); audited",
+            "200",
+            errors={"400": "Bad period", "403": "Admins only"},
+        )
+    },
     # -- resource directory (admins) ----------------------------------------------------------
     "/api/v1/resources": {
         "get": _op(

@@ -30,7 +30,15 @@ from channels.webchat.channel import WebChatChannel
 from config import Settings
 from crypto import KeyFileError, KeyRing, Pseudonymizer, ReceiptHasher
 from handoff import api as handoff_api
-from handoff import dashboard, people_api, resources_api, rota_api, scripts_api, settings_api
+from handoff import (
+    dashboard,
+    people_api,
+    resources_api,
+    rota_api,
+    scripts_api,
+    settings_api,
+    statistics_api,
+)
 from handoff.admin_settings import LiveSettings
 from handoff.auth import setup_auth
 from handoff.canned import shipped_canned_responses
@@ -73,6 +81,7 @@ from storage.retention import RetentionStore, retention_periods
 from storage.rota import RotaStore
 from storage.scripts import ScriptStore
 from storage.service_keys import ServiceKeyStore
+from storage.statistics import StatisticsStore
 from storage.users import UserStore
 
 logger = logging.getLogger(__name__)
@@ -167,6 +176,7 @@ def create_app(
             )
             await app[SCRIPTS].start()
             await canned.seed_if_empty(shipped_canned_responses())
+            statistics = StatisticsStore(sessions, clock=clock)
             conversation_service = ConversationService(
                 conversations,
                 Pseudonymizer.from_keyring(app[KEYRING]),
@@ -177,6 +187,7 @@ def create_app(
                 channels=channels,
                 deletions=deletions,
                 clock=clock,
+                statistics=statistics,
             )
             handoff_service = HandoffService(
                 handoffs=handoffs,
@@ -207,6 +218,7 @@ def create_app(
                 rota=rota,
                 retention=RetentionStore(sessions, clock=clock),
                 scripts=scripts,
+                statistics=statistics,
                 conversation_service=conversation_service,
                 handoff_service=handoff_service,
             )
@@ -332,6 +344,15 @@ def create_app(
             lambda: app[SERVICES].audit,
             lambda: app[LIVE_SETTINGS].alarm_words,
             approval_required=settings.script_approval,
+        )
+    )
+    app.router.add_routes(
+        statistics_api.routes(
+            lambda: app[SERVICES].statistics,
+            lambda: app[SCRIPTS],
+            lambda: app[SERVICES].audit,
+            settings.timezone,
+            clock,
         )
     )
     app.router.add_routes(settings_api.routes(app[LIVE_SETTINGS], lambda: app[SERVICES].audit))

@@ -35,6 +35,7 @@ from storage.resources import ResourceStore
 from storage.retention import RetentionStore
 from storage.rota import RotaStore
 from storage.scripts import ScriptStore
+from storage.statistics import StatisticsStore
 from storage.users import UserStore
 
 
@@ -57,6 +58,7 @@ class Services:
     rota: RotaStore
     retention: RetentionStore
     scripts: ScriptStore
+    statistics: StatisticsStore
     conversation_service: ConversationService
     handoff_service: HandoffService
 

@@ -1,0 +1,79 @@
+"""Statistics under ``/api/v1/statistics`` (JSON, CSV) and the printable transparency report.
+
+Administrators only. Everything shown goes through :func:`handoff.statistics.report`, so the
+page, the downloads and the printed report suppress the same small counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from bot.library import ScriptLibrary
+from handoff import auth
+from handoff.api import PREFIX
+from handoff.dashboard import render
+from handoff.jsonapi import json_error
+from handoff.statistics import InvalidPeriod, Period, parse_period, report, to_csv
+from storage.audit import Actor, AuditLog
+from storage.statistics import StatisticsStore
+
+
+def routes(
+    store: Callable[[], StatisticsStore],
+    library: Callable[[], ScriptLibrary],
+    audit: Callable[[], AuditLog],
+    timezone: str,
+    clock: Callable[[], datetime],
+) -> list[web.RouteDef]:
+    """The statistics routes."""
+
+    async def gather(request: web.Request) -> tuple[Period, dict[str, Any]]:
+        today = clock().astimezone(ZoneInfo(timezone)).date()
+        try:
+            period = parse_period(request.query, timezone, today)
+        except InvalidPeriod as exc:
+            raise json_error(400, "invalid", str(exc)) from None
+        raw = await store().counts(period.since, period.until)
+        return period, report(raw, period, library().current.languages)
+
+    async def as_json(request: web.Request) -> web.StreamResponse:
+        await auth.require_role(request, "admin")
+        _, data = await gather(request)
+        return web.json_response(data)
+
+    async def as_csv(request: web.Request) -> web.StreamResponse:
+        admin = await auth.require_role(request, "admin")
+        period, data = await gather(request)
+        await audit().record(
+            Actor(admin.id, admin.username),
+            "statistics_exported",
+            None,
+            f"{period.first.isoformat()} to {period.last.isoformat()}",
+        )
+        name = f"porchlight-statistics-{period.first.isoformat()}-{period.last.isoformat()}.csv"
+        return web.Response(
+            text=to_csv(data),
+            content_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    async def printable(request: web.Request) -> web.StreamResponse:
+        try:
+            await auth.require_role(request, "admin")
+        except web.HTTPException as refused:
+            if refused.status == 401:
+                raise web.HTTPFound("/dashboard/login") from None
+            raise
+        _, data = await gather(request)
+        return render("transparency_report.html", data=data)
+
+    return [
+        web.get(f"{PREFIX}/statistics", as_json),
+        web.get(f"{PREFIX}/statistics.csv", as_csv),
+        web.get("/dashboard/admin/statistics/report", printable),
+    ]
