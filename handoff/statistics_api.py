@@ -34,21 +34,24 @@ def routes(
 
     async def gather(request: web.Request) -> tuple[Period, dict[str, Any]]:
         today = clock().astimezone(ZoneInfo(timezone)).date()
-        try:
-            period = parse_period(request.query, timezone, today)
-        except InvalidPeriod as exc:
-            raise json_error(400, "invalid", str(exc)) from None
+        period = parse_period(request.query, timezone, today)  # InvalidPeriod: a 400
         raw = await store().counts(period.since, period.until)
         return period, report(raw, period, library().current.languages)
 
     async def as_json(request: web.Request) -> web.StreamResponse:
         await auth.require_role(request, "admin")
-        _, data = await gather(request)
+        try:
+            _, data = await gather(request)
+        except InvalidPeriod as exc:
+            raise json_error(400, "invalid", str(exc)) from None
         return web.json_response(data)
 
     async def as_csv(request: web.Request) -> web.StreamResponse:
         admin = await auth.require_role(request, "admin")
-        period, data = await gather(request)
+        try:
+            period, data = await gather(request)
+        except InvalidPeriod as exc:
+            raise json_error(400, "invalid", str(exc)) from None
         await audit().record(
             Actor(admin.id, admin.username),
             "statistics_exported",
@@ -69,7 +72,10 @@ def routes(
             if refused.status == 401:
                 raise web.HTTPFound("/dashboard/login") from None
             raise
-        _, data = await gather(request)
+        try:
+            _, data = await gather(request)
+        except InvalidPeriod as exc:  # a person reads this page: plain words, not JSON
+            raise web.HTTPBadRequest(text=f"Cannot make this report: {exc}.") from None
         return render("transparency_report.html", data=data)
 
     return [

@@ -139,6 +139,9 @@ async def test_periods_are_checked(sign_in: SignIn) -> None:
     status, error = await admin.call("GET", "/statistics?from=yesterday")
     assert status == 400
     assert "YYYY-MM-DD" in error["message"]
+    too_long = await admin.http.get("/dashboard/admin/statistics/report?from=2000-01-01")
+    assert too_long.status == 400
+    assert await too_long.text() == "Cannot make this report: a period is at most 3660 days."
     status, stats = await admin.call("GET", "/statistics?from=2026-01-01&to=2026-01-31")
     assert status == 200
     assert stats["period"] == {"from": "2026-01-01", "to": "2026-01-31", "timezone": "UTC"}
