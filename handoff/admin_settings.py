@@ -22,11 +22,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from config import Settings
+from handoff.service import OUTCOMES
 from storage.admin_settings import AdminSettingsStore
 
 logger = logging.getLogger(__name__)
 
 MAX_ALARM_WORDS = 200
+MAX_OUTCOME_TAGS = 30
+_TAG = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 # Letters, with spaces, hyphens and apostrophes inside: "safe house", "women's".
 _WORD = re.compile(r"^[^\W\d_](?:[^\W\d_]|['\- ]){0,38}[^\W\d_]$")
 
@@ -79,6 +82,18 @@ def _words(value: Any) -> list[str]:
     return words
 
 
+def _tags(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise ValueError("a list of tags")
+    tags = list(dict.fromkeys(t.strip().casefold().replace(" ", "_") for t in value if t.strip()))
+    if not 1 <= len(tags) <= MAX_OUTCOME_TAGS:
+        raise ValueError(f"from 1 to {MAX_OUTCOME_TAGS} tags")
+    bad = [t for t in tags if not _TAG.match(t)]
+    if bad:
+        raise ValueError(f"tags are 2-32 letters, digits and _: not {bad[0]!r}")
+    return tags
+
+
 EDITABLE: Mapping[str, Editable] = {
     e.name: e
     for e in (
@@ -107,6 +122,13 @@ EDITABLE: Mapping[str, Editable] = {
             "Words a script may never show where someone else could read them first, added "
             "to the built-in list. Publishing a script that uses one is refused.",
             _words,
+        ),
+        Editable(
+            "outcome_tags",
+            "Outcome tags",
+            "What advocates choose from when they close a conversation; counted in the "
+            "statistics. Removing a tag keeps the conversations already tagged with it.",
+            _tags,
         ),
         Editable(
             "handoff_offer_seconds",
@@ -188,16 +210,23 @@ class LiveSettings:
         """The administrators' extra alarm words (the lint adds its built-in list)."""
         return tuple(self._overrides.get("alarm_words", ()))
 
+    @property
+    def outcome_tags(self) -> tuple[str, ...]:
+        """The tags advocates close conversations with."""
+        return tuple(self._overrides.get("outcome_tags", OUTCOMES))
+
     def effective(self) -> dict[str, Any]:
         """Each editable setting's value in use."""
         values = {name: getattr(self.current, name, None) for name in EDITABLE}
         values["alarm_words"] = list(self.alarm_words)
+        values["outcome_tags"] = list(self.outcome_tags)
         return values
 
     def configured(self) -> dict[str, Any]:
         """Each editable setting's value from the configuration (what a reset returns to)."""
         values = {name: getattr(self._base, name, None) for name in EDITABLE}
         values["alarm_words"] = []
+        values["outcome_tags"] = list(OUTCOMES)
         return values
 
     def overridden(self) -> frozenset[str]:

@@ -23,7 +23,7 @@ from handoff import auth
 from handoff.events import EventHub
 from handoff.jsonapi import json_body, json_error
 from handoff.openapi import document as openapi_document
-from handoff.service import OUTCOMES, HandoffService, InvalidRequest, NotAllowed
+from handoff.service import HandoffService, InvalidRequest, NotAllowed
 from storage.audit import Actor, AuditLog
 from storage.canned import CannedResponseStore, InvalidCannedResponse
 from storage.conversations import StoredMessage
@@ -149,7 +149,8 @@ def routes(
             raise InvalidRequest("'message' must be a string when given")
         outcome = body.get("outcome")
         if not isinstance(outcome, str):
-            raise InvalidRequest(f"'outcome' must be one of {', '.join(OUTCOMES)}")
+            tags = service().outcome_tags()
+            raise InvalidRequest(f"'outcome' must be one of {', '.join(tags)}")
         handoff = await service().close(
             request.match_info["id"], account, outcome, farewell or None
         )
@@ -198,7 +199,7 @@ def routes(
 
     async def outcomes(request: web.Request) -> web.StreamResponse:
         await auth.current_account(request)
-        return web.json_response(list(OUTCOMES))
+        return web.json_response(list(service().outcome_tags()))
 
     async def list_canned(request: web.Request) -> web.StreamResponse:
         await auth.current_account(request)

@@ -100,6 +100,7 @@ class HandoffService:
         settings: Settings | Callable[[], Settings],
         rota: RotaStore | None = None,
         clock: Callable[[], datetime] = utcnow,
+        outcome_tags: Callable[[], Sequence[str]] = lambda: OUTCOMES,
     ) -> None:
         self._handoffs = handoffs
         self._rota = rota
@@ -112,6 +113,8 @@ class HandoffService:
         # A callable gives the live settings (administrators change timings while running).
         self._read_settings = settings if callable(settings) else lambda: settings
         self._clock = clock
+        # The tags advocates close with: administrators edit them (handoff/admin_settings.py).
+        self.outcome_tags = outcome_tags
 
     @property
     def _settings(self) -> Settings:
@@ -311,8 +314,9 @@ class HandoffService:
         self, handoff_id: str, account: Account, outcome: str, farewell: str | None
     ) -> HandoffView:
         """Finish: tag the outcome; send a last message only if the advocate wrote one."""
-        if outcome not in OUTCOMES:
-            raise InvalidRequest(f"outcome must be one of {', '.join(OUTCOMES)}")
+        tags = self.outcome_tags()
+        if outcome not in tags:
+            raise InvalidRequest(f"outcome must be one of {', '.join(tags)}")
         if farewell is not None:
             farewell = _text(farewell, MAX_ADVOCATE_MESSAGE, "message")
         handoff = await self._handoffs.close(handoff_id, account.id, outcome)

@@ -100,7 +100,12 @@ def cell(value: int) -> Cell:
     return value if value >= SMALLEST_SHOWN else None
 
 
-def report(raw: RawCounts, period: Period, languages: Iterable[str]) -> dict[str, Any]:
+def report(
+    raw: RawCounts,
+    period: Period,
+    languages: Iterable[str],
+    outcome_tags: Iterable[str] = OUTCOMES,
+) -> dict[str, Any]:
     """The statistics of a period, suppressed, as the API, CSV and printed report show them."""
     zone = ZoneInfo(period.timezone)
     by_hour: dict[str, int] = {}
@@ -130,7 +135,7 @@ def report(raw: RawCounts, period: Period, languages: Iterable[str]) -> dict[str
             "total": cell(handoffs),
             "by_channel": suppress(raw.handoffs_by_channel, CHANNELS),
             "by_status": suppress(raw.handoffs_by_status, HANDOFF_STATUSES),
-            "by_outcome": suppress(raw.handoffs_by_outcome, OUTCOMES),
+            "by_outcome": suppress(raw.handoffs_by_outcome, outcome_tags),
             "claimed": cell(len(waits)),
             "abandoned_waiting": cell(raw.abandoned_waiting),
             "after_hours_share": round(100 * unanswered / handoffs)

@@ -6,7 +6,7 @@ page, the downloads and the printed report suppress the same small counts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,6 +29,7 @@ def routes(
     audit: Callable[[], AuditLog],
     timezone: str,
     clock: Callable[[], datetime],
+    outcome_tags: Callable[[], Sequence[str]],
 ) -> list[web.RouteDef]:
     """The statistics routes."""
 
@@ -36,7 +37,7 @@ def routes(
         today = clock().astimezone(ZoneInfo(timezone)).date()
         period = parse_period(request.query, timezone, today)  # InvalidPeriod: a 400
         raw = await store().counts(period.since, period.until)
-        return period, report(raw, period, library().current.languages)
+        return period, report(raw, period, library().current.languages, outcome_tags())
 
     async def as_json(request: web.Request) -> web.StreamResponse:
         await auth.require_role(request, "admin")

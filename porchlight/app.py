@@ -200,6 +200,7 @@ def create_app(
                 settings=lambda: app[LIVE_SETTINGS].current,
                 rota=rota,
                 clock=clock,
+                outcome_tags=lambda: app[LIVE_SETTINGS].outcome_tags,
             )
             conversation_service.attach_handoffs(handoff_service)
             app[SERVICES] = Services(
@@ -353,6 +354,7 @@ def create_app(
             lambda: app[SERVICES].audit,
             settings.timezone,
             clock,
+            lambda: app[LIVE_SETTINGS].outcome_tags,
         )
     )
     app.router.add_routes(settings_api.routes(app[LIVE_SETTINGS], lambda: app[SERVICES].audit))

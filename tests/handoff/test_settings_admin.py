@@ -33,6 +33,7 @@ async def test_admins_see_each_setting_with_its_configured_value(sign_in: SignIn
         "report_retention_days",
         "quick_exit_url",
         "alarm_words",
+        "outcome_tags",
         "handoff_offer_seconds",
         "handoff_escalate_minutes",
         "handoff_after_hours_minutes",
@@ -133,3 +134,20 @@ async def test_a_restart_keeps_what_administrators_set(
     restarted = make_app(settings)
     await aiohttp_client(restarted)  # runs its start-up against the same database
     assert restarted[LIVE_SETTINGS].current.retention_days == 12
+
+
+async def test_outcome_tags_edited_here_are_what_advocates_close_with(
+    app: web.Application, sign_in: SignIn
+) -> None:
+    admin, advocate = await sign_in("maria", role="admin"), await sign_in("ana")
+    status, error = await admin.call("PUT", "/settings", {"outcome_tags": ["ok", "Bad tag!"]})
+    assert status == 400
+    assert "not 'bad_tag!'" in error["fields"]["outcome_tags"]
+    assert (await admin.call("PUT", "/settings", {"outcome_tags": []}))[0] == 400
+    status, _ = await admin.call(
+        "PUT", "/settings", {"outcome_tags": ["supported", "Referred to shelter"]}
+    )
+    assert status == 200
+    assert await advocate.call("GET", "/outcomes") == (200, ["supported", "referred_to_shelter"])
+    service = app[SERVICES].handoff_service
+    assert service.outcome_tags() == ("supported", "referred_to_shelter")
