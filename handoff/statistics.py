@@ -110,7 +110,7 @@ def report(
     zone = ZoneInfo(period.timezone)
     by_hour: dict[str, int] = {}
     for hour, n in raw.conversations_by_hour.items():
-        local = f"{hour.astimezone(zone).hour:02d}"
+        local = f"{hour.astimezone(zone).hour:02d}:00"
         by_hour[local] = by_hour.get(local, 0) + n
     conversations = sum(raw.conversations_by_channel.values())
     handoffs = sum(raw.handoffs_by_channel.values())
@@ -129,7 +129,8 @@ def report(
             "by_channel": suppress(raw.conversations_by_channel, CHANNELS),
             "by_language": suppress(raw.conversations_by_language, languages),
             "by_outcome": suppress(raw.conversations_by_outcome, CONVERSATION_OUTCOMES),
-            "by_hour": suppress(by_hour, (f"{h:02d}" for h in range(24))),
+            # "07:00", not "07": a JavaScript object would sort "10".."23" before "00".
+            "by_hour": suppress(by_hour, (f"{h:02d}:00" for h in range(24))),
         },
         "handoffs": {
             "total": cell(handoffs),

@@ -249,6 +249,7 @@
   source.addEventListener("input", function () {
     window.clearTimeout(checkTimer);
     checkTimer = window.setTimeout(check, CHECK_DELAY_MS);
+    P.show(byId("publish-result"), ""); // about the text before this edit
     // The simulation goes on with the edited text; if its place is gone, the server says so.
   });
   byId("save-draft").addEventListener("click", saveDraft);

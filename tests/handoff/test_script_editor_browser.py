@@ -117,6 +117,7 @@ async def test_edit_simulate_and_publish_a_script(admin: Admin) -> None:
     assert await admin.app[SERVICES].conversations.count() == 0  # nothing was stored
 
     if os.environ.get("PORCHLIGHT_TEST_SCREENSHOTS") == "1":
+        await page.evaluate("() => { window.scrollTo(0, 0); source.scrollTop = 0; }")
         await page.screenshot(path=str(SCREENSHOTS / "admin-script.png"), full_page=False)
 
     await page.fill("#publish-note", "Friendlier greeting")

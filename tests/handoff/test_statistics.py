@@ -97,7 +97,7 @@ async def test_conversations_are_counted_by_how_they_ended_with_small_counts_hid
     assert conversations["by_language"] == {"en": None, "es": None}
     assert conversations["by_outcome"]["quick_exit"] == 12
     assert conversations["by_outcome"]["left"] is None  # 3: too few to show
-    assert sorted(conversations["by_hour"]) == [f"{h:02d}" for h in range(24)]
+    assert list(conversations["by_hour"]) == [f"{h:02d}:00" for h in range(24)]
     assert stats["handoffs"]["total"] is None
     assert stats["suppressed_below"] == 10
 
