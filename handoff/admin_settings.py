@@ -113,7 +113,8 @@ EDITABLE: Mapping[str, Editable] = {
         Editable(
             "quick_exit_url",
             "Quick-exit page",
-            "Where the web chat's Exit button (and Shift pressed three times) goes: an ordinary site.",
+            "Where the web chat's Exit button (and Shift pressed three times) goes: an "
+            "ordinary site.",
             _url,
         ),
         Editable(
