@@ -24,8 +24,14 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The whole suite on SQLite; then, when PORCHLIGHT_TEST_DATABASE_URL names a PostgreSQL
+# server (CI sets it), the whole suite again with every test's database on PostgreSQL.
 test: lint
 	$(BIN)/pytest
+	@if [ -n "$$PORCHLIGHT_TEST_DATABASE_URL" ]; then \
+		echo "== the suite again on PostgreSQL =="; \
+		PORCHLIGHT_TEST_BACKEND=postgresql $(BIN)/pytest -p no:cacheprovider; \
+	fi
 
 # The privacy regression tests alone (they also run in `make test`): canaries searched for in
 # the database, WAL, DATA_DIR and DEBUG logs; nothing kept in the browser; retention.

@@ -6,9 +6,10 @@ fakes of external services run on loopback, so any other address is a bug in the
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,15 @@ from storage.migrate import upgrade_to_head
 from storage.reports import ReportStore
 from storage.resources import ResourceStore
 from storage.users import UserStore
+from tests import factories
 from tests.factories import make_settings
-from tests.postgres import fresh_postgres_url
+from tests.postgres import (
+    TEMPLATE,
+    create_migrated_template,
+    drop_template,
+    fresh_postgres_url,
+    whole_suite_on_postgres,
+)
 
 
 class RealNetworkUsed(AssertionError):
@@ -72,6 +80,35 @@ def refuse_real_network(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _quiet_loggers() -> None:
     quiet_third_party_loggers()
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str | None]:
+    """The migrated template each test's database is cloned from (PostgreSQL runs only)."""
+    if not whole_suite_on_postgres():
+        yield None
+        return
+    asyncio.run(create_migrated_template())
+    yield TEMPLATE
+    asyncio.run(drop_template())
+
+
+@pytest.fixture(autouse=True)
+async def test_database(
+    request: pytest.FixtureRequest, postgres_template: str | None
+) -> AsyncIterator[None]:
+    """On a PostgreSQL run, point this test's settings at a database of its own."""
+    if postgres_template is None:
+        yield
+        return
+    if request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("a property of the SQLite files (the PostgreSQL run skips it)")
+    async for url in fresh_postgres_url(postgres_template):
+        factories.test_database_url = url
+        try:
+            yield
+        finally:
+            factories.test_database_url = None
 
 
 @pytest.fixture

@@ -6,6 +6,10 @@ from pathlib import Path
 
 from config import Secret, Settings, load_settings
 
+# Set per test when the whole suite runs on PostgreSQL (tests/conftest.py): the database
+# every test's settings point at unless the test names its own.
+test_database_url: str | None = None
+
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
     """Settings through ``load_settings``, so a test cannot hold settings production refuses.
@@ -18,6 +22,8 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
             variable would, with a suggestion.
     """
     env = {"PORCHLIGHT_DATA_DIR": str(data_dir)}
+    if test_database_url is not None:
+        env["PORCHLIGHT_DATABASE_URL"] = test_database_url
     for name, value in overrides.items():
         if value is None:
             continue

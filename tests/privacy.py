@@ -10,6 +10,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
+import asyncpg
+from sqlalchemy.engine import make_url
+
 MAX_SCANNED_BYTES = 50 * 1024 * 1024
 
 
@@ -59,3 +62,36 @@ def files_written_since(started: float, *roots: Path) -> list[Path]:
 def now() -> float:
     """A start mark for :func:`files_written_since` (file times have coarse resolution)."""
     return time.time() - 1
+
+
+async def stored_blobs(database_url: str, files: Iterable[Path]) -> list[tuple[str, bytes]]:
+    """What to search: the files, and on PostgreSQL every row of every table.
+
+    On SQLite the database is one of the files (and must be: a test that scanned no database
+    would prove nothing). On PostgreSQL the rows are read back through the server, bytea
+    columns as raw bytes, so a value written in clear anywhere is found. Rows PostgreSQL has
+    deleted but not yet vacuumed are not visible this way (docs/threat-model.md).
+    """
+    files = list(files)
+    blobs = [(str(path), path.read_bytes()) for path in files]
+    if not database_url.startswith("postgresql"):
+        assert any(path.name == "porchlight.db" for path in files), "no database scanned"
+        return blobs
+    url = make_url(database_url).set(drivername="postgresql")
+    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
+    try:
+        tables = await connection.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        )
+        for (table,) in tables:
+            dump = bytearray()
+            # Table names come from pg_tables, not from input.
+            for row in await connection.fetch(f'SELECT * FROM "{table}"'):  # noqa: S608
+                for value in row.values():
+                    dump += value if isinstance(value, bytes) else str(value).encode()
+                    dump += b"\x00"
+            blobs.append((f"postgresql table {table}", bytes(dump)))
+    finally:
+        await connection.close()
+    assert any(name == "postgresql table conversations" for name, _ in blobs)
+    return blobs

@@ -99,6 +99,7 @@ async def test_wipe_removes_every_row_and_leaves_no_plaintext_behind(
         assert CANARY_TEXT.encode() not in path.read_bytes()
 
 
+@pytest.mark.sqlite_only
 async def test_a_database_copied_without_the_key_reveals_nothing(
     conversation_store: ConversationStore, settings, tmp_path: Path
 ) -> None:

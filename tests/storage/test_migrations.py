@@ -50,6 +50,7 @@ async def test_starting_the_service_upgrades_an_empty_database(
         await engine.dispose()
 
 
+@pytest.mark.sqlite_only
 async def test_sqlite_runs_with_wal_and_secure_delete(settings: Settings) -> None:
     engine = create_engine(settings.database_url)
     try:

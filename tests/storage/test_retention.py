@@ -27,6 +27,7 @@ CANARY_AREA = "Canarytown-North-7781"
 KEEP = timedelta(days=90)
 
 
+@pytest.mark.sqlite_only
 async def test_everything_untouched_for_the_retention_period_is_deleted_to_the_byte(
     sessions: SessionFactory,
     keyring: KeyRing,
@@ -130,7 +131,7 @@ async def test_purging_sms_conversations_asks_twilio_to_delete_its_copies(
     conversations = ConversationStore(sessions, keyring, clock=clock)
     for channel, sid in (("sms", "SMa1"), ("webchat", None)):
         view = await conversations.start_conversation(
-            channel=channel, pseudonym=channel * 16, reply_address="x", script="default",
+            channel=channel, pseudonym=(channel * 16)[:64], reply_address="x", script="default",
             flow_state={},
         )  # fmt: skip
         await conversations.record_turn(

@@ -14,7 +14,7 @@ import pytest
 
 from porchlight.state import SERVICES, SETTINGS
 from tests.channels.twilio.conftest import TwilioRig
-from tests.privacy import canaries_in, files_written_since, forms, now
+from tests.privacy import canaries_in, files_written_since, forms, now, stored_blobs
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.privacy
@@ -68,9 +68,9 @@ async def test_a_handoff_then_stop_leaves_no_canary_on_disk_or_in_logs(
 
     data_dir = twilio_rig.app[SETTINGS].data_dir
     files = files_written_since(started, data_dir)
-    assert any(p.name == "porchlight.db" for p in files)
-    for path in files:
-        assert canaries_in(path.read_bytes(), CANARIES) == [], path
+    database_url = twilio_rig.app[SETTINGS].database_url
+    for where, blob in await stored_blobs(database_url, files):
+        assert canaries_in(blob, CANARIES) == [], where
     assert caplog.records, "the test must actually capture logs"
     assert canaries_in(caplog.text.encode(), CANARIES) == []
 
