@@ -124,20 +124,34 @@ class OutboxWorker:
                 done += 1
         return done
 
-    async def run(self, interval: float) -> None:
-        """Deliver forever, checking every ``interval`` seconds."""
-        recovered = await self._outbox.recover_after_crash()
-        if recovered:
-            logger.warning("outbox: %d deliveries were in flight at a crash: not resent", recovered)
-        if self._deletions is not None:
-            await self._deletions.resume_after_crash()
+    async def run(self, interval: float, leads: Callable[[], bool] = lambda: True) -> None:
+        """Deliver forever, checking every ``interval`` seconds, while this instance leads.
+
+        Recovery after a crash runs each time this instance becomes the leader (see
+        storage/leader.py): only then can no other instance be sending.
+        """
+        recovered = False
         while True:
+            if not leads():
+                recovered = False
+                await asyncio.sleep(interval)
+                continue
             try:
+                if not recovered:
+                    await self._recover()
+                    recovered = True
                 await self.deliver_due()
                 await self.delete_due()
             except Exception:  # the worker must outlive a database hiccup
                 logger.exception("outbox: delivery round failed")
             await asyncio.sleep(interval)
+
+    async def _recover(self) -> None:
+        recovered = await self._outbox.recover_after_crash()
+        if recovered:
+            logger.warning("outbox: %d deliveries were in flight at a crash: not resent", recovered)
+        if self._deletions is not None:
+            await self._deletions.resume_after_crash()
 
     async def _held_for_safe_window(self, delivery: Delivery) -> bool:
         """Keep an advocate's message until the person's safe-contact window opens."""

@@ -5,7 +5,8 @@ handoff X", "1 conversation waiting (high priority)") and the dashboard fetches 
 allowed to see through the API, which checks roles and writes the audit log. So an event
 shown by mistake, or a notification on a locked screen, reveals nothing.
 
-This hub delivers within one process; several instances need a shared channel (issue #8).
+This hub delivers to the dashboards open on this instance; with several instances it also
+hands each event to the bus (storage/bus.py), and the others deliver it to theirs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from storage.bus import Bus
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +45,24 @@ class EventHub:
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
         self._sockets: set[web.WebSocketResponse] = set()
+        self._bus: Bus | None = None
+        self._publishing: set[asyncio.Task[None]] = set()
+
+    def reach_other_instances(self, bus: Bus) -> None:
+        """Hand every event to the bus too, for dashboards open on other instances."""
+        self._bus = bus
+
+    def deliver_here(self, message: dict[str, Any]) -> None:
+        """An event from another instance, for the dashboards open on this one."""
+        event = message.get("event")
+        if not isinstance(event, dict):
+            return
+        if message.get("user_id") is not None:
+            user_id = message["user_id"]
+            self._send(event, lambda s: s.user_id == user_id)
+        else:
+            roles = tuple(message.get("roles") or ())
+            self._send(event, lambda s: s.role in roles)
 
     @contextlib.contextmanager
     def subscribe(self, user_id: str, role: str) -> Iterator[Subscription]:
@@ -56,10 +77,20 @@ class EventHub:
     def to_user(self, user_id: str, event: dict[str, Any]) -> None:
         """Tell every dashboard one account has open."""
         self._send(event, lambda s: s.user_id == user_id)
+        self._publish({"kind": "event", "user_id": user_id, "event": event})
 
     def to_roles(self, roles: tuple[str, ...], event: dict[str, Any]) -> None:
         """Tell every dashboard of accounts with these roles."""
         self._send(event, lambda s: s.role in roles)
+        self._publish({"kind": "event", "roles": list(roles), "event": event})
+
+    def _publish(self, message: dict[str, Any]) -> None:
+        if self._bus is None:
+            return
+        # Callers are synchronous and must not wait for the database: send in the background.
+        task = asyncio.create_task(self._bus.publish(message))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
 
     def track(self, socket: web.WebSocketResponse) -> None:
         """Remember an open dashboard socket, so shutdown can close it."""

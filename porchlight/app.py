@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 from aiohttp import WSCloseCode, web
 from argon2 import PasswordHasher
@@ -47,9 +48,11 @@ from handoff.service import HandoffService
 from porchlight.metrics import METRICS, Metrics, measure, serve_metrics
 from porchlight.state import (
     BACKGROUND,
+    BUS,
     CHANNELS,
     EVENTS,
     KEYRING,
+    LEADERSHIP,
     LIVE_SETTINGS,
     SCRIPTS,
     SERVICES,
@@ -62,6 +65,7 @@ from porchlight.state import (
 from porchlight.web import add_security_headers
 from storage.admin_settings import AdminSettingsStore
 from storage.audit import AuditLog
+from storage.bus import LocalBus, PostgresBus
 from storage.canned import CannedResponseStore
 from storage.conversations import ConversationStore
 from storage.engine import (
@@ -71,6 +75,7 @@ from storage.engine import (
 )
 from storage.handoffs import HandoffStore
 from storage.inbound import InboundLedger
+from storage.leader import Leadership
 from storage.migrate import upgrade_to_head
 from storage.models import utcnow
 from storage.outbox import DeletionQueue, OutboxStore
@@ -93,6 +98,8 @@ HANDOFF_INTERVAL_SECONDS = 5.0
 PURGE_INTERVAL_SECONDS = 3600.0
 # How soon a running service starts sealing with a key `porchlight keys rotate` added.
 KEY_REFRESH_SECONDS = 60.0
+# How often an instance that does not run the once-only workers asks whether it should now.
+LEADERSHIP_WAIT_SECONDS = 5.0
 # How soon a script published or a setting changed on another instance reaches this one.
 ADMIN_REFRESH_SECONDS = 15.0
 # The service runs one script; administrators publish versions of it.
@@ -154,6 +161,7 @@ def create_app(
             sessions = create_session_factory(engine)
             # Before anything derives a purpose key: they must survive key rotations.
             await ServiceKeyStore(sessions, clock=clock).pin_all(app[KEYRING])
+            await _join_other_instances(app, settings.database_url)
             hasher = receipt_hasher or ReceiptHasher(app[KEYRING])
             conversations = ConversationStore(sessions, app[KEYRING], clock=clock)
             resources = ResourceStore(sessions)
@@ -226,6 +234,12 @@ def create_app(
             yield
         finally:
             await app[BACKGROUND].drain()
+            leadership = app.get(LEADERSHIP)
+            if leadership is not None:
+                await leadership.close()
+            bus = app.get(BUS)
+            if isinstance(bus, PostgresBus):
+                await bus.close()
             await engine.dispose()
 
     async def providers(app: web.Application) -> AsyncIterator[None]:
@@ -261,7 +275,7 @@ def create_app(
             timezone=settings.timezone,
             forget=app[SERVICES].conversation_service.forget,
         )
-        task = asyncio.create_task(worker.run(outbox_interval))
+        task = asyncio.create_task(worker.run(outbox_interval, lambda: app[LEADERSHIP].is_leader))
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -429,11 +443,38 @@ def _routes(app: web.Application) -> list[web.RouteDef]:
     return routes
 
 
+async def _join_other_instances(app: web.Application, database_url: str) -> None:
+    """Elect who runs the once-only workers, and relay live messages between instances.
+
+    Only PostgreSQL can be shared by several instances; on SQLite this one leads alone.
+    """
+    app[LEADERSHIP] = Leadership(database_url)
+    await app[LEADERSHIP].start()
+    if not database_url.startswith("postgresql"):
+        app[BUS] = LocalBus()
+        return
+
+    async def received(message: dict[str, Any]) -> None:
+        kind = message.get("kind")
+        if kind == "event":
+            app[EVENTS].deliver_here(message)
+        elif kind == "frame":
+            await app[WEBCHAT].deliver_here(str(message.get("address")), message.get("frame"))
+
+    bus = PostgresBus(database_url, app[KEYRING], received)
+    await bus.start()
+    app[BUS] = bus
+    app[EVENTS].reach_other_instances(bus)
+    app[WEBCHAT].reach_other_instances(bus)
+
+
 async def _run_timers(app: web.Application, interval: float) -> None:
     channels: dict[str, Channel] = app[CHANNELS]
     """Fire due timers forever; one bad delivery must not stop the others."""
     while True:
         await asyncio.sleep(interval)
+        if not app[LEADERSHIP].is_leader:
+            continue  # another instance fires them
         try:
             deliveries = await app[SERVICES].conversation_service.fire_due_timers()
         except Exception:  # the worker must survive a database hiccup
@@ -447,6 +488,8 @@ async def _run_handoffs(app: web.Application, interval: float) -> None:
     """Offer, escalate and give up on waiting handoffs forever; survive a bad round."""
     while True:
         await asyncio.sleep(interval)
+        if not app[LEADERSHIP].is_leader:
+            continue  # another instance runs the rounds
         try:
             await app[SERVICES].handoff_service.tick()
         except Exception:  # the worker must survive a database hiccup
@@ -484,6 +527,9 @@ async def _follow_admin_changes(app: web.Application, interval: float) -> None:
 async def _run_purges(app: web.Application, interval: float) -> None:
     """Delete expired data once at start and then every ``interval``; survive a bad round."""
     while True:
+        if not app[LEADERSHIP].is_leader:  # another instance purges
+            await asyncio.sleep(LEADERSHIP_WAIT_SECONDS)
+            continue
         settings = app[LIVE_SETTINGS].current  # administrators may change retention
         keep, keep_reports = retention_periods(
             settings.retention_days, settings.report_retention_days

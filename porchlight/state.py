@@ -23,11 +23,13 @@ from handoff.admin_settings import LiveSettings
 from handoff.events import EventHub
 from handoff.service import HandoffService
 from storage.audit import AuditLog
+from storage.bus import Bus
 from storage.canned import CannedResponseStore
 from storage.conversations import ConversationStore
 from storage.engine import SessionFactory
 from storage.handoffs import HandoffStore
 from storage.inbound import InboundLedger
+from storage.leader import Leadership
 from storage.outbox import DeletionQueue, OutboxStore
 from storage.presence import PresenceStore
 from storage.reports import ReportStore
@@ -74,3 +76,5 @@ TWILIO = web.AppKey("twilio", TwilioMessaging)
 TELEGRAM_BOT = web.AppKey("telegram_bot", Bot)
 SERVICES = web.AppKey("services", Services)
 EVENTS = web.AppKey("events", EventHub)
+LEADERSHIP = web.AppKey("leadership", Leadership)
+BUS = web.AppKey("bus", Bus)

@@ -19,6 +19,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -42,9 +43,21 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+# Several instances starting at once on one PostgreSQL migrate one after the other.
+MIGRATION_LOCK = 0x706F7263686D6967  # "porchmig"
+
+
 async def upgrade_to_head(engine: AsyncEngine) -> None:
-    """Bring the schema up to date; safe to call on every start."""
+    """Bring the schema up to date; safe to call on every start, by several instances at once.
+
+    On PostgreSQL a transaction-level advisory lock makes concurrent starts wait their turn,
+    so the second finds the schema already at head instead of racing to create it.
+    """
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+            )
         await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, aliased
@@ -32,6 +32,9 @@ from storage.models import (
     new_id,
     utcnow,
 )
+
+# How long rows handed to one worker stay out of the others' reach (see OutboxStore.due).
+LEASE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +90,15 @@ class OutboxStore:
                     )
                     .order_by(OutboxItem.created_at, OutboxItem.seq)
                     .limit(limit)
+                    # PostgreSQL: rows another worker is taking are skipped, not waited for
+                    # (SQLite has one writer at a time and ignores this).
+                    .with_for_update(skip_locked=True, of=OutboxItem)
                 )
             )
+            for row in rows:
+                # Leased, not yet in flight: no other worker takes them for a while, yet a
+                # crash before sending leaves them pending, to go out once the lease ends.
+                row.next_attempt_at = now + LEASE
             deliveries = []
             for row in rows:
                 conversation = await session.get(Conversation, row.conversation_id)
@@ -148,10 +158,26 @@ class OutboxStore:
         await self._set(item_id, status=FAILED, error=error)
 
     async def recover_after_crash(self) -> int:
-        """Rows left ``sending`` by a dead process become ``unconfirmed``; returns how many."""
+        """Rows left ``sending`` by a dead process become ``unconfirmed``; returns how many.
+
+        Rows the dead process had leased (see :meth:`due`) are due again at once rather
+        than when the lease would have ended. Anything else due within a lease comes forward
+        too, which is harmless: the worker checks rate limits and the safe-contact window
+        again before each send.
+        """
+        now = self._clock()
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(OutboxItem).where(OutboxItem.status == SENDING).values(status=UNCONFIRMED)
+            )
+            await session.execute(
+                update(OutboxItem)
+                .where(
+                    OutboxItem.status == PENDING,
+                    OutboxItem.next_attempt_at > now,
+                    OutboxItem.next_attempt_at <= now + LEASE,
+                )
+                .values(next_attempt_at=now)
             )
             return int(getattr(result, "rowcount", 0) or 0)
 

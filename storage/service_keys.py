@@ -22,7 +22,13 @@ from storage.engine import SessionFactory
 from storage.models import ServiceKey, utcnow
 
 # Every purpose the service derives a key for (see the callers of KeyRing.derive).
-PURPOSES = (PSEUDONYM_PURPOSE, "receipt-salt/v1", "inbound-ledger/v1", "totp-secrets")
+PURPOSES = (
+    PSEUDONYM_PURPOSE,
+    "receipt-salt/v1",
+    "inbound-ledger/v1",
+    "totp-secrets",
+    "instance-bus/v1",  # storage/bus.py: every instance must seal with the same key
+)
 
 
 def service_key_aad(purpose: str) -> bytes:

@@ -7,6 +7,7 @@ good. That is the point: a seized phone has no session to resume.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from typing import Any, ClassVar
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from bot.engine import InboundKind
 from channels.base import Channel, InboundMessage, InvalidInbound, OutboundMessage, RecipientGone
+from storage.bus import Bus
 
 MAX_TEXT_LENGTH = 4000
 MAX_FRAME_BYTES = 16 * 1024
@@ -31,6 +33,18 @@ class WebChatChannel(Channel):
 
     def __init__(self) -> None:
         self._sockets: dict[str, web.WebSocketResponse] = {}
+        self._bus: Bus | None = None
+
+    def reach_other_instances(self, bus: Bus) -> None:
+        """Pages may be open on other instances: frames for them go through the bus."""
+        self._bus = bus
+
+    async def deliver_here(self, address: str, frame: Any) -> None:
+        """A frame from another instance, for a page whose socket may be open here."""
+        if address not in self._sockets or not isinstance(frame, dict):
+            return  # held elsewhere, or already closed: that instance handles the closing
+        with contextlib.suppress(RecipientGone):
+            await self.send_frame(address, frame)
 
     def open_session(self, socket: web.WebSocketResponse) -> str:
         """Register a new socket and return its random address."""
@@ -91,6 +105,11 @@ class WebChatChannel(Channel):
     async def send_frame(self, address: str, frame: dict[str, Any]) -> None:
         """Send any protocol frame (status, closed, error)."""
         socket = self._sockets.get(address)
+        if socket is None and self._bus is not None:
+            # Not open here: the instance holding it delivers it. If no instance does, the
+            # page was closed and its own instance has already wiped the conversation.
+            await self._bus.publish({"kind": "frame", "address": address, "frame": frame})
+            return
         if socket is None or socket.closed:
             raise RecipientGone("the page was closed")
         try:
