@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -263,8 +263,6 @@ class ConversationService:
         pseudonym = self._pseudonymizer.pseudonym(channel, address)
         async with self._locks.hold(pseudonym):
             active = await self._store.find_active(channel, pseudonym)
-            if active is not None:
-                await self._count(active, "left")
             ids = await self._store.ids_for(channel, pseudonym)
             await self._left(ids, "exit")
             copies = await self._provider_copies(channel, ids)
@@ -272,6 +270,8 @@ class ConversationService:
                 await self._store.wipe(conversation_id)
             if copies.kept and self._deletions is not None:
                 await self._deletions.request(channel, list(copies.kept))
+            if active is not None:
+                await self._count(active, "left")
 
     # -- the advocate's side ----------------------------------------------------------------
 
@@ -305,7 +305,6 @@ class ConversationService:
                 deadline=None,
             )
             said = [NewMessage("out", "advocate", farewell)] if farewell else []
-            await self._count(conversation, "with_advocate")
             await self._store.record_turn(
                 conversation.id,
                 flow_state=state.to_dict(),
@@ -315,6 +314,7 @@ class ConversationService:
                 if farewell and queued
                 else (),
             )
+            await self._count(conversation, "with_advocate")
             return AdvocateDelivery(conversation.channel, conversation.reply_address, queued)
 
     async def divert_after_hours(self, conversation_id: str) -> TimerDelivery | None:
@@ -352,16 +352,28 @@ class ConversationService:
         self, conversation: ConversationView, outcome: str, language: str | None = None
     ) -> None:
         """Count a conversation that finished, for the statistics (no id, no content)."""
+        await self._counted(
+            lambda stats: stats.conversation_finished(
+                channel=conversation.channel,
+                language=language
+                or conversation.flow_state.get("language")
+                or self._library.current.base_language,
+                outcome=outcome,
+                started_at=conversation.created_at,
+            )
+        )
+
+    async def _counted(self, count: Callable[[StatisticsStore], Awaitable[None]]) -> None:
+        """Count something, after what it counts is done; a failure only costs the count.
+
+        Statistics must never stand between a person and a wipe or a reply.
+        """
         if self._statistics is None:
             return
-        await self._statistics.conversation_finished(
-            channel=conversation.channel,
-            language=language
-            or conversation.flow_state.get("language")
-            or self._library.current.base_language,
-            outcome=outcome,
-            started_at=conversation.created_at,
-        )
+        try:
+            await count(self._statistics)
+        except Exception:
+            logger.exception("statistics: a count was lost")
 
     def _after_hours(self, script: Script, result: StepResult) -> StepResult:
         """Keep what was said, then go on from the script's after-hours node."""
@@ -394,6 +406,7 @@ class ConversationService:
                 ticket = await self._handoffs.requested(conversation, priority)
             if ticket is None:
                 result = self._after_hours(script, result)
+            await self._counted(lambda stats: stats.handoff_requested(after_hours=ticket is None))
         replies = await self._fill_slots(script, result.replies, language, conversation)
         status_frames: tuple[dict[str, Any], ...] = ()
         if ticket is not None and conversation.channel in QUEUE_UPDATE_CHANNELS:
@@ -488,14 +501,17 @@ class ConversationService:
                 filled += resource_replies(script, entries, language)
             elif isinstance(slot, ReportSlot):
                 code = await self._reports.submit(channel, slot.fields)
-                if self._statistics is not None:
-                    await self._statistics.report_made(channel=channel, category="new")
+                await self._counted(
+                    lambda stats: stats.report_made(channel=channel, category="new")
+                )
                 filled.append(receipt_reply(script, code, language))
                 logger.info("an anonymous report was submitted on %s", channel)
             elif isinstance(slot, ReportAdditionSlot):
                 added = await self._add_to_report(slot, conversation.pseudonym)
-                if added and self._statistics is not None:
-                    await self._statistics.report_made(channel=channel, category="addition")
+                if added:
+                    await self._counted(
+                        lambda stats: stats.report_made(channel=channel, category="addition")
+                    )
                 filled.append(addition_reply(script, added, language))
             else:
                 filled.append(reply)
@@ -523,14 +539,14 @@ class ConversationService:
         ended, means all of it.
         """
         channel = message.channel
-        if active is not None:
-            await self._count(active, "quick_exit")
         conversation_ids = await self._store.ids_for(channel, pseudonym)
         await self._left(conversation_ids, "exit")
         copies = await self._provider_copies(channel, conversation_ids, message.provider_message_id)
         for conversation_id in conversation_ids:
             await self._store.wipe(conversation_id)
         await self._erase(channel, message.address, copies)
+        if active is not None:
+            await self._count(active, "quick_exit")
         # No alias here: the conversation is gone and nothing should tie this line to it.
         logger.info("a conversation on %s was wiped at the person's request", channel)
         return TurnOutcome(conversation_id=None, wiped=True)

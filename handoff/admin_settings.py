@@ -107,7 +107,8 @@ EDITABLE: Mapping[str, Editable] = {
         Editable(
             "report_retention_days",
             "Keep anonymous reports for (days)",
-            "Empty: as long as conversations.",
+            "Empty: as configured (REPORT_RETENTION_DAYS; when that is not set, as long as "
+            "conversations).",
             _int_between(1, 3650),
         ),
         Editable(

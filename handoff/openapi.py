@@ -323,7 +323,7 @@ PATHS: dict[str, dict[str, Any]] = {
     # -- statistics (admins) -------------------------------------------------------------------
     "/api/v1/statistics": {
         "get": _op(
-            "Counts for a period (from=, to= as YYYY-MM-DD; default the last 30 days): "
+            "Counts for whole months (from=, to= as YYYY-MM; default this month): "
             "conversations, handoffs, reports; every count under 10 is null (suppressed)",
             "200",
             errors={"400": "Bad period", "403": "Admins only"},

@@ -1,11 +1,12 @@
-"""Statistics and the transparency report: counts over a period, small ones suppressed.
+"""Statistics and the transparency report: counts over whole months, small ones suppressed.
 
 Agencies are asked to share their data openly, and a hotline's numbers must never single
-anyone out. So every count under :data:`SMALLEST_SHOWN` (zero included) is shown as "<10",
-and where a breakdown would let a hidden count be worked out from the total and the
-others, the next smallest count is hidden too. Medians and percentiles need at least as
-many values. Every breakdown lists all its known keys, so a missing key cannot stand for
-zero. No content and no identifiers are read or shown: the counts come from
+anyone out. So every count under :data:`SMALLEST_SHOWN` (zero included) is shown as "<10";
+in each breakdown the hidden counts together are none or at least 10 (more are hidden
+until they are), so subtracting from the total reveals no small number; periods are whole
+calendar months, so two periods cannot differ by one quiet day; medians and percentiles
+need at least 10 values. Every breakdown lists all its known keys, so a missing key cannot
+stand for zero. No content and no identifiers are read or shown: the counts come from
 :mod:`storage.statistics`.
 """
 
@@ -23,30 +24,50 @@ from zoneinfo import ZoneInfo
 
 from bot.script import CHANNELS
 from handoff.service import OUTCOMES
-from storage.statistics import RawCounts
+from storage.statistics import (
+    CONVERSATION_CHANNEL,
+    CONVERSATION_HOUR,
+    CONVERSATION_LANGUAGE,
+    CONVERSATION_OUTCOME,
+    HANDOFF_REQUEST,
+    REPORT_CATEGORY,
+    REPORT_CHANNEL,
+    RawCounts,
+)
 
 SMALLEST_SHOWN = 10
 SUPPRESSED = "<10"
-DEFAULT_DAYS = 30
-MAX_DAYS = 3660
+MAX_MONTHS = 120
 CONVERSATION_OUTCOMES = ("completed", "expired", "quick_exit", "left", "with_advocate")
-HANDOFF_STATUSES = ("waiting", "claimed", "closed", "left", "unanswered")
+HANDOFF_STATUSES = (
+    "waiting",
+    "claimed",
+    "closed",
+    "left_waiting",
+    "left_in_chat",
+    "unanswered",
+)
 REPORT_CATEGORIES = ("new", "addition")
 
 Cell = int | None  # None: suppressed
 
 
 class InvalidPeriod(ValueError):
-    """The dates asked for are not a period the statistics can cover."""
+    """The months asked for are not a period the statistics can cover."""
 
 
 @dataclass(frozen=True, slots=True)
 class Period:
-    """Whole days, first and last included, in the service's time zone."""
+    """Whole calendar months, first and last included, in the service's time zone.
 
-    first: date
-    last: date
+    Only whole months: were any days allowed, two overlapping periods (1-31 January and
+    1-30 January) would differ by exactly one day, and a quiet day can be one person.
+    """
+
+    first: date  # the first day of the first month
+    last: date  # the last day of the last month
     timezone: str
+    complete: bool  # False while the last month is still going on
 
     @property
     def since(self) -> datetime:
@@ -60,39 +81,41 @@ class Period:
 
 
 def parse_period(query: Mapping[str, str], timezone: str, today: date) -> Period:
-    """``from`` and ``to`` as YYYY-MM-DD (both optional: the last 30 days up to today)."""
+    """``from`` and ``to`` as YYYY-MM (both optional: this month)."""
+    this_month = today.replace(day=1)
     try:
-        last = date.fromisoformat(query["to"]) if query.get("to") else today
-        first = (
-            date.fromisoformat(query["from"])
-            if query.get("from")
-            else last - timedelta(days=DEFAULT_DAYS - 1)
-        )
+        last_month = _month(query["to"]) if query.get("to") else this_month
+        first_month = _month(query["from"]) if query.get("from") else last_month
     except ValueError:
-        raise InvalidPeriod("'from' and 'to' are dates written YYYY-MM-DD") from None
-    if first > last:
+        raise InvalidPeriod("'from' and 'to' are months written YYYY-MM") from None
+    if first_month > last_month:
         raise InvalidPeriod("'from' must not be after 'to'")
-    if (last - first).days >= MAX_DAYS:
-        raise InvalidPeriod(f"a period is at most {MAX_DAYS} days")
-    return Period(first, last, timezone)
+    if last_month > this_month:
+        raise InvalidPeriod("'to' must not be in the future")
+    months = (last_month.year - first_month.year) * 12 + last_month.month - first_month.month
+    if months >= MAX_MONTHS:
+        raise InvalidPeriod(f"a period is at most {MAX_MONTHS} months")
+    last_day = _next_month(last_month) - timedelta(days=1)
+    return Period(first_month, last_day, timezone, complete=last_day < today)
 
 
 def suppress(counts: Mapping[str, int], keys: Iterable[str]) -> dict[str, Cell]:
-    """One breakdown with small counts hidden, and no hidden count recoverable by subtraction.
+    """One breakdown with small counts hidden, and none recoverable by subtraction.
 
-    The breakdown's total is published next to it, so if exactly one count were hidden it
-    would be the total minus the rest: then the next smallest is hidden as well.
+    The breakdown's total is published beside it, so the hidden counts' sum is known: it
+    must be nothing at all or at least :data:`SMALLEST_SHOWN`, else the next smallest
+    shown count is hidden too, until it is.
     """
-    cells: dict[str, Cell] = {key: counts.get(key, 0) for key in keys}
+    raw: dict[str, int] = {key: counts.get(key, 0) for key in keys}
     for key, value in counts.items():
-        cells.setdefault(key, value)
-    hidden = [k for k, v in cells.items() if v is not None and v < SMALLEST_SHOWN]
-    for key in hidden:
-        cells[key] = None
-    shown = sorted((v, k) for k, v in cells.items() if v is not None)
-    if len(hidden) == 1 and shown:
+        raw.setdefault(key, value)
+    cells: dict[str, Cell] = {k: (v if v >= SMALLEST_SHOWN else None) for k, v in raw.items()}
+    while True:
+        hidden_sum = sum(raw[k] for k, v in cells.items() if v is None)
+        shown = sorted((v, k) for k, v in cells.items() if v is not None)
+        if hidden_sum == 0 or hidden_sum >= SMALLEST_SHOWN or not shown:
+            return cells
         cells[shown[0][1]] = None
-    return cells
 
 
 def cell(value: int) -> Cell:
@@ -107,41 +130,43 @@ def report(
     outcome_tags: Iterable[str] = OUTCOMES,
 ) -> dict[str, Any]:
     """The statistics of a period, suppressed, as the API, CSV and printed report show them."""
-    zone = ZoneInfo(period.timezone)
-    by_hour: dict[str, int] = {}
-    for hour, n in raw.conversations_by_hour.items():
-        local = f"{hour.astimezone(zone).hour:02d}:00"
-        by_hour[local] = by_hour.get(local, 0) + n
-    conversations = sum(raw.conversations_by_channel.values())
+    channels = raw.metric(CONVERSATION_CHANNEL)
+    conversations = sum(channels.values())
     handoffs = sum(raw.handoffs_by_channel.values())
-    reports = sum(raw.reports_by_category.values())
+    reports = sum(raw.metric(REPORT_CATEGORY).values())
     waits = sorted(raw.claim_waits)
-    unanswered = raw.handoffs_by_status.get("unanswered", 0)
+    requests = raw.metric(HANDOFF_REQUEST)
+    asked = sum(requests.values())
+    # Answered by the after-hours message: at once (nobody on call), or after waiting.
+    after_hours = requests.get("after_hours", 0) + raw.handoffs_by_status.get("unanswered", 0)
     return {
         "period": {
-            "from": period.first.isoformat(),
-            "to": period.last.isoformat(),
+            "from": period.first.isoformat()[:7],
+            "to": period.last.isoformat()[:7],
             "timezone": period.timezone,
+            "complete": period.complete,
         },
         "suppressed_below": SMALLEST_SHOWN,
         "conversations": {
             "total": cell(conversations),
-            "by_channel": suppress(raw.conversations_by_channel, CHANNELS),
-            "by_language": suppress(raw.conversations_by_language, languages),
-            "by_outcome": suppress(raw.conversations_by_outcome, CONVERSATION_OUTCOMES),
-            # "07:00", not "07": a JavaScript object would sort "10".."23" before "00".
-            "by_hour": suppress(by_hour, (f"{h:02d}:00" for h in range(24))),
+            "by_channel": suppress(channels, CHANNELS),
+            "by_language": suppress(raw.metric(CONVERSATION_LANGUAGE), languages),
+            "by_outcome": suppress(raw.metric(CONVERSATION_OUTCOME), CONVERSATION_OUTCOMES),
+            "by_hour": suppress(
+                raw.metric(CONVERSATION_HOUR),
+                # "07:00", not "07": a JavaScript object would sort "10".."23" before "00".
+                (f"{h:02d}:00" for h in range(24)),
+            ),
         },
         "handoffs": {
+            "requested": cell(asked),
+            "after_hours_share": round(100 * after_hours / asked)
+            if cell(after_hours) is not None and cell(asked) is not None
+            else None,
             "total": cell(handoffs),
             "by_channel": suppress(raw.handoffs_by_channel, CHANNELS),
             "by_status": suppress(raw.handoffs_by_status, HANDOFF_STATUSES),
             "by_outcome": suppress(raw.handoffs_by_outcome, outcome_tags),
-            "claimed": cell(len(waits)),
-            "abandoned_waiting": cell(raw.abandoned_waiting),
-            "after_hours_share": round(100 * unanswered / handoffs)
-            if cell(unanswered) is not None and cell(handoffs) is not None
-            else None,
             "minutes_to_claim": {
                 "median": _minutes(statistics.median(waits)) if cell(len(waits)) else None,
                 "p90": _minutes(_percentile(waits, 0.9)) if cell(len(waits)) else None,
@@ -149,8 +174,8 @@ def report(
         },
         "reports": {
             "total": cell(reports),
-            "by_category": suppress(raw.reports_by_category, REPORT_CATEGORIES),
-            "by_channel": suppress(raw.reports_by_channel, CHANNELS),
+            "by_category": suppress(raw.metric(REPORT_CATEGORY), REPORT_CATEGORIES),
+            "by_channel": suppress(raw.metric(REPORT_CHANNEL), CHANNELS),
         },
     }
 
@@ -186,6 +211,17 @@ def _percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile of sorted values."""
     rank = math.ceil(round(fraction * len(values), 9))  # round: 0.9 * 10 is 9.000…02
     return values[max(1, rank) - 1]
+
+
+def _month(text: str) -> date:
+    year, month = text.split("-")
+    if len(year) != 4 or len(month) != 2:
+        raise ValueError(text)
+    return date(int(year), int(month), 1)
+
+
+def _next_month(first: date) -> date:
+    return date(first.year + first.month // 12, first.month % 12 + 1, 1)
 
 
 def _midnight(day: date, timezone: str) -> datetime:

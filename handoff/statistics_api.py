@@ -36,7 +36,7 @@ def routes(
     async def gather(request: web.Request) -> tuple[Period, dict[str, Any]]:
         today = clock().astimezone(ZoneInfo(timezone)).date()
         period = parse_period(request.query, timezone, today)  # InvalidPeriod: a 400
-        raw = await store().counts(period.since, period.until)
+        raw = await store().counts(period.first, period.last, period.since, period.until)
         return period, report(raw, period, library().current.languages, outcome_tags())
 
     async def as_json(request: web.Request) -> web.StreamResponse:

@@ -184,7 +184,7 @@ def create_app(
             )
             await app[SCRIPTS].start()
             await canned.seed_if_empty(shipped_canned_responses())
-            statistics = StatisticsStore(sessions, clock=clock)
+            statistics = StatisticsStore(sessions, settings.timezone, clock=clock)
             conversation_service = ConversationService(
                 conversations,
                 Pseudonymizer.from_keyring(app[KEYRING]),

@@ -8,10 +8,11 @@ associated data (see :func:`crypto.field_aad`).
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -433,24 +434,20 @@ class ScriptDraft(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class StatEvent(Base):
-    """One counted event for the statistics: no conversation id, no content, no address.
+class StatCount(Base):
+    """How many of something were counted on one day: one dimension at a time.
 
-    Written when a conversation or handoff finishes and when a report is made, with the time
-    cut to the hour, so the statistics outlive retention and wipes without keeping anything
-    that leads back to a person.
+    Only separate counts per dimension (channel, language, outcome, hour of day, …) are
+    kept, never a row per conversation, so the statistics cannot be joined back into a
+    description of one person's contact. No id, no content, no address.
     """
 
-    __tablename__ = "stat_events"
+    __tablename__ = "stat_counts"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    kind: Mapped[str] = mapped_column(String(16))  # conversation, handoff, report
-    hour: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    language: Mapped[str | None] = mapped_column(String(16))
-    outcome: Mapped[str | None] = mapped_column(String(32))
-    category: Mapped[str | None] = mapped_column(String(32))
-    wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # in TIMEZONE
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class AdminSetting(Base):

@@ -52,13 +52,14 @@
     figures.textContent = "";
     figures.appendChild(section("Conversations", data.conversations, []));
     var h = data.handoffs;
-    figures.appendChild(section("Conversations with an advocate", h, [
-      "Taken by an advocate: " + shown(h.claimed),
-      "Minutes to be taken: median " + orNot(h.minutes_to_claim.median, "")
-        + ", 9 in 10 within " + orNot(h.minutes_to_claim.p90, ""),
-      "Left while waiting: " + shown(h.abandoned_waiting),
-      "Answered by the after-hours message: " + orNot(h.after_hours_share, "%")
+    figures.appendChild(section("Queued for an advocate", h, [
+      "Asked to talk to someone: " + shown(h.requested),
+      "Answered by the after-hours message (nobody free, or nobody in time): "
+        + orNot(h.after_hours_share, "%"),
+      "Minutes until an advocate answered: median " + orNot(h.minutes_to_claim.median, "")
+        + ", 9 in 10 within " + orNot(h.minutes_to_claim.p90, "")
     ]));
+    byId("in-progress").hidden = data.period.complete;
     figures.appendChild(section("Anonymous reports", data.reports, []));
   }
 
@@ -75,11 +76,11 @@
     });
   }
 
-  function isoDay(date) { return date.toISOString().slice(0, 10); }
-
+  // This month (in the browser's time; the server checks against TIMEZONE).
   var today = new Date();
-  byId("to").value = isoDay(today);
-  byId("from").value = isoDay(new Date(today.getTime() - 29 * 86400000));
+  var month = today.getFullYear() + "-" + String(today.getMonth() + 1).padStart(2, "0");
+  byId("to").value = month;
+  byId("from").value = month;
   byId("period").addEventListener("submit", load);
   load();
 })();
