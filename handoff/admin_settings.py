@@ -155,7 +155,9 @@ EDITABLE: Mapping[str, Editable] = {
 }
 
 
-def validate(changes: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+def validate(
+    changes: Mapping[str, Any], current: Mapping[str, Any], configured: Mapping[str, Any]
+) -> dict[str, Any]:
     """The changes, parsed; ``None`` resets a setting to the configuration's value.
 
     Raises:
@@ -175,7 +177,8 @@ def validate(changes: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str
             parsed[name] = editable.parse(value)
         except ValueError as exc:
             problems[name] = f"must be {exc}"
-    merged = {**current, **{k: v for k, v in parsed.items()}}
+    # What would be in use afterwards (a reset returns to the configured value).
+    merged = {**current, **{k: configured.get(k) if v is None else v for k, v in parsed.items()}}
     escalate, give_up = (
         merged.get("handoff_escalate_minutes"),
         merged.get("handoff_after_hours_minutes"),
@@ -259,7 +262,7 @@ class LiveSettings:
         """
         if self._store is None:
             raise InvalidSettings({"*": "settings cannot be changed here"})
-        parsed = validate(changes, self.effective())
+        parsed = validate(changes, self.effective(), self.configured())
         before = self.effective()
         await self._store.set_many(parsed, by_name=by_name)
         await self.refresh()

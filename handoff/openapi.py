@@ -471,9 +471,10 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/script/publish": {
         "post": _op(
             "Publish the saved draft as the next version (pending with SCRIPT_APPROVAL); "
-            "refused with every problem while any remains",
+            "refused with every problem while any remains, and (409) when draft_saved_at "
+            "is given and someone saved the draft since",
             "201",
-            body=_object(note=_STRING),
+            body=_object(note=_STRING, draft_saved_at=_STRING),
             response=_VERSION,
             errors={
                 "400": "No note",

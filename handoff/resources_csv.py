@@ -12,8 +12,9 @@ nothing, so the error names every bad line at once rather than one per attempt.
 Spreadsheets run a cell that starts with ``=``, ``+``, ``-`` or ``@`` as a formula (CSV
 injection), so an exported cell that starts like that, or with the apostrophe used to
 escape it, gets a leading apostrophe, which imports strip again: export then import gives
-back exactly the same directory. A phone number such as ``+1 555 0101`` is left alone:
-digits, spaces and ``+ - ( )`` cannot call a function, and a number must stay dialable.
+back exactly the same directory. Phone numbers such as ``+1 555 0101`` get one too: they
+call no function, but a spreadsheet would read ``-555-0101`` as a sum and save ``-656``;
+with the apostrophe it keeps them as text, exactly as written, and shows no apostrophe.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import io
 from collections.abc import Iterable, Sequence
 
 from bot.directory import Resource
-from storage.resources import is_valid_phone, normalise, resource_problems
+from storage.resources import normalise, resource_problems
 
 HEADER = ("name", "category", "areas", "languages", "phone", "hours")
 LIST_SEPARATOR = ";"
@@ -71,7 +72,7 @@ def export_csv(entries: Iterable[Resource]) -> str:
                 _escape(entry.category),
                 _escape(LIST_SEPARATOR.join(entry.areas)),
                 _escape(LIST_SEPARATOR.join(entry.languages)),
-                entry.phone if is_valid_phone(entry.phone) else _escape(entry.phone),
+                _escape(entry.phone),
                 _escape(entry.hours),
             ]
         )

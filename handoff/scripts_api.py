@@ -123,10 +123,19 @@ def routes(
 
     async def publish(request: web.Request) -> web.StreamResponse:
         admin = await auth.require_role(request, "admin")
-        note = _note(await json_body(request))
+        body = await json_body(request)
+        note = _note(body)
         draft = await store().draft(library().name)
         if draft is None:
             raise json_error(409, "no_draft", "Save a draft before publishing it.")
+        seen = body.get("draft_saved_at")
+        if seen is not None and seen != draft.updated_at.isoformat():
+            # Someone saved over the draft since this editor did: never publish unseen text.
+            raise json_error(
+                409,
+                "draft_changed",
+                f"{draft.updated_by_name} saved the draft since: reload it before publishing.",
+            )
         version = await _publish(admin, draft.source, note, "script_published")
         return web.json_response(_summary(version), status=201)
 
@@ -138,9 +147,14 @@ def routes(
     async def show_version(request: web.Request) -> web.StreamResponse:
         await auth.require_role(request, "admin")
         version = await _version(request)
-        previous = None
-        if version.number > 1:
+        if version.status == PENDING:
+            # What approving would change: against what is live now, not the number before
+            # (which may itself be pending and unseen by the approver).
+            previous = await store().live(library().name)
+        elif version.number > 1:
             previous = await store().version(library().name, version.number - 1)
+        else:
+            previous = None
         diff = difflib.unified_diff(
             previous.source.splitlines() if previous else [],
             version.source.splitlines(),
@@ -170,6 +184,18 @@ def routes(
             pending = await store().version(name, number)
         except VersionNotFound:
             raise json_error(404, "not_found", "No such version.") from None
+        live = await store().live(name)
+        if live is not None and live.number > number:
+            raise json_error(
+                409, "superseded", f"Version {live.number} is live already: publish anew."
+            )
+        if admin.created_at > pending.created_at:
+            # Otherwise one administrator could create a second account to approve with.
+            raise json_error(
+                403,
+                "new_account",
+                "Only an administrator whose account existed before this version can approve it.",
+            )
         found = check(pending.source)  # the rules may have tightened since
         if not found.publishable:
             raise _refused(found)

@@ -11,7 +11,6 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 from argon2 import PasswordHasher
-from sqlalchemy.exc import SQLAlchemyError
 from telegram.error import TelegramError
 from twilio.request_validator import RequestValidator
 
@@ -173,9 +172,11 @@ def create_app(
             canned = CannedResponseStore(sessions, clock=clock)
             rota = RotaStore(sessions)
             scripts = ScriptStore(sessions, clock=clock)
-            if await scripts.live(SCRIPT_NAME) is None:
-                # First start (no script numbered yet): fill the directory with the demo
-                # entries. Never later, so a directory an admin emptied stays empty.
+            users = UserStore(sessions, password_hasher, clock=clock, keyring=app[KEYRING])
+            if await scripts.live(SCRIPT_NAME) is None and not await users.list_users():
+                # The very first start (no script numbered, nobody to sign in yet): fill the
+                # directory with the demo entries. Never later, not even on the upgrade that
+                # brought script versions, so a directory an admin emptied stays empty.
                 await resources.seed_if_empty(load_demo_directory())
             app[LIVE_SETTINGS].attach(AdminSettingsStore(sessions, clock=clock))
             await app[LIVE_SETTINGS].refresh()
@@ -219,7 +220,7 @@ def create_app(
                 inbound=InboundLedger(sessions, app[KEYRING], clock=clock),
                 reports=reports,
                 resources=resources,
-                users=UserStore(sessions, password_hasher, clock=clock, keyring=app[KEYRING]),
+                users=users,
                 audit=audit,
                 handoffs=handoffs,
                 presence=presence,
@@ -520,7 +521,7 @@ async def _follow_admin_changes(app: web.Application, interval: float) -> None:
         try:
             await app[SCRIPTS].refresh()
             await app[LIVE_SETTINGS].refresh()
-        except SQLAlchemyError as exc:  # the database blinked: try again next round
+        except Exception as exc:  # whatever went wrong, try again next round: never stop
             logger.error("refreshing the script and settings failed: %s", type(exc).__name__)
 
 

@@ -170,11 +170,25 @@ class ScriptStore:
             )
         if count:
             return False
-        try:
-            await self.add_version(
-                script, source, "Shipped with Porchlight", author_id=None, author_name="system"
-            )
-        except IntegrityError:  # pragma: no cover -- another instance started at once
+        now = self._clock()
+        try:  # number 1 exactly: if another instance starting at once took it, it is done
+            async with self._sessions.begin() as session:
+                session.add(
+                    ScriptVersion(
+                        id=new_id(),
+                        script=script,
+                        number=1,
+                        source=source,
+                        note="Shipped with Porchlight",
+                        status=PUBLISHED,
+                        created_by=None,
+                        created_by_name="system",
+                        created_at=now,
+                        approved_by_name=None,
+                        published_at=now,
+                    )
+                )
+        except IntegrityError:
             return False
         return True
 

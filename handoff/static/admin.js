@@ -939,6 +939,17 @@
       return wrong ? null : found;
     }
 
+    // Shortening retention deletes for good at the next hourly purge: ask first.
+    function confirmShorterRetention(changed) {
+      var shorter = ["retention_days", "report_retention_days"].filter(function (name) {
+        return typeof changed[name] === "number" && typeof current[name] === "number"
+          && changed[name] < current[name];
+      });
+      if (!shorter.length) return true;
+      return window.confirm("Keep for fewer days? Everything older than the new limit is " +
+        "deleted for good at the next hourly purge, and cannot be brought back.");
+    }
+
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       clearErrors();
@@ -951,6 +962,7 @@
       }
       var names = Object.keys(changed);
       if (!names.length) { show(status, "Nothing to save: no setting was changed."); return; }
+      if (!confirmShorterRetention(changed)) return;
       busy(submitter(form), api("PUT", "/settings", changed)).then(function (result) {
         if (!result.ok) { showRefusal(result); return; }
         container.textContent = "";

@@ -12,6 +12,7 @@
   var checkTimer = null;
   var session = null;       // the simulation's state: lives here, never on the server
   var approvalRequired = false;
+  var savedAt = null;       // when this page last saved the draft: publish exactly that
 
   function line(kind, text, options) {
     var item = P.element("li", kind);
@@ -82,6 +83,7 @@
     return P.api("PUT", "/script/draft", { source: source.value }).then(function (result) {
       if (!result.ok) { P.show(byId("draft-status"), P.errorText(result)); return false; }
       showProblems(result.data);
+      savedAt = result.data.saved_at;
       P.show(byId("draft-status"), "Draft saved " + new Date(result.data.saved_at).toLocaleTimeString());
       return true;
     });
@@ -95,7 +97,7 @@
     var shown = byId("publish-result");
     saveDraft().then(function (saved) {
       if (!saved) return;
-      return P.api("POST", "/script/publish", { note: note }).then(function (result) {
+      return P.api("POST", "/script/publish", { note: note, draft_saved_at: savedAt }).then(function (result) {
         if (result.status === 422) {
           showProblems({ problems: result.data.problems, publishable: false, languages: [] });
           P.show(shown, result.data.message);

@@ -200,6 +200,7 @@ async def change_a_setting(scene: Scene) -> None:
     )
     await expect(error).to_be_hidden()
     assert scene.app[LIVE_SETTINGS].current.retention_days == 45
+    assert scene.dialogs[-1].startswith("Keep for fewer days?"), "deleting sooner asks first"
 
 
 # ---- The tests ------------------------------------------------------------------------------

@@ -269,3 +269,48 @@ async def test_with_approval_a_second_administrator_puts_a_version_live(
     assert NEW_MENU in await say(app, "1", later)
     entries = await app[SERVICES].audit.entries(action="script_approved")
     assert [(e.actor, e.target) for e in entries] == [("li", "default@2")]
+
+
+@pytest.mark.parametrize("settings", [{"script_approval": "true"}], indirect=True)
+async def test_an_approver_sees_everything_that_would_go_live_and_old_versions_stay_old(
+    sign_in: SignIn,
+) -> None:
+    maria, li = await sign_in("maria", role="admin"), await sign_in("li", role="admin")
+    hidden = SHIPPED.replace("This chat is private.", "This chat is private here.")
+    await publish(maria, hidden, "Small wording")  # version 2, pending
+    await publish(maria, hidden.replace(MENU, NEW_MENU), "Warmer menu")  # version 3, pending
+
+    # Version 3's changes are shown against what is live (1), so version 2's change,
+    # which version 3 carries, cannot slip past the approver.
+    status, shown = await li.call("GET", "/script/versions/3")
+    assert shown["diff"].startswith("--- version 1\n+++ version 3")
+    assert (
+        '+      - en: "Hi, thanks for getting in touch. This chat is private here."'
+        in (shown["diff"])
+    )
+
+    # Someone whose account is newer than the version cannot be the second pair of eyes.
+    sam = await sign_in("sam", role="admin")
+    status, error = await sam.call("POST", "/script/versions/3/approve")
+    assert (status, error["error"]) == (403, "new_account")
+
+    assert (await li.call("POST", "/script/versions/3/approve"))[0] == 200
+    status, error = await li.call("POST", "/script/versions/2/approve")
+    assert (status, error["error"]) == (409, "superseded")
+    _, overview = await li.call("GET", "/script")
+    assert overview["live"]["number"] == 3
+
+
+async def test_a_draft_saved_by_someone_else_meanwhile_is_not_published_unseen(
+    sign_in: SignIn,
+) -> None:
+    maria, li = await sign_in("maria", role="admin"), await sign_in("li", role="admin")
+    _, saved = await maria.call("PUT", "/script/draft", {"source": SHIPPED.replace(MENU, NEW_MENU)})
+    await li.call("PUT", "/script/draft", {"source": SHIPPED})  # li saves over it
+    status, error = await maria.call(
+        "POST", "/script/publish", {"note": "Warmer menu", "draft_saved_at": saved["saved_at"]}
+    )
+    assert status == 409
+    assert error["message"] == "li saved the draft since: reload it before publishing."
+    _, versions = await maria.call("GET", "/script/versions")
+    assert len(versions) == 1

@@ -110,6 +110,18 @@ async def test_escalation_must_come_before_the_after_hours_answer(sign_in: SignI
     assert "less than the after-hours time" in error["fields"]["handoff_escalate_minutes"]
 
 
+async def test_a_reset_cannot_leave_escalation_after_the_after_hours_answer(
+    sign_in: SignIn,
+) -> None:
+    admin = await sign_in("maria", role="admin")
+    changed = {"handoff_escalate_minutes": 1, "handoff_after_hours_minutes": 2}
+    assert (await admin.call("PUT", "/settings", changed))[0] == 200
+    # Back to the configured 3 minutes would be after the after-hours answer at 2.
+    status, error = await admin.call("PUT", "/settings", {"handoff_escalate_minutes": None})
+    assert status == 400
+    assert "less than the after-hours time" in error["fields"]["handoff_escalate_minutes"]
+
+
 async def test_null_returns_a_setting_to_the_configured_value(
     app: web.Application, sign_in: SignIn
 ) -> None:
