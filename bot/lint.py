@@ -32,6 +32,7 @@ RULES = (
     "language",
     "opt-out",
     "keyword",
+    "numbers",
 )
 
 
@@ -57,6 +58,7 @@ def lint_script(script: Script, alarm_words: Iterable[str] = ()) -> list[LintPro
         *_sms_segments(script),
         *_languages_complete(script),
         *_keywords(script),
+        *_numbers_when_nobody_answers(script),
     ]
     return sorted(set(problems), key=lambda p: (p.line, p.rule, p.message))
 
@@ -75,6 +77,32 @@ def _run_until_wait(script: Script, node_id: str) -> list[Node]:
             break
         current = script.nodes.get(current.next)
     return nodes
+
+
+# A number someone can call: 3 digits or more, with spaces, dots or dashes inside (911,
+# 112, 555-0100, 0800 123 456).
+_PHONE_NUMBER = re.compile(r"\d(?:[\s.\-]?\d){2,}")
+
+
+def _numbers_when_nobody_answers(script: Script) -> Iterator[LintProblem]:
+    """The emergency and after-hours answers must give a number to call, in every language.
+
+    They are what a person in danger, or with nobody free to talk, is left with.
+    """
+    paths = [("emergency", script.emergency)]
+    if script.after_hours is not None:
+        paths.append(("after-hours", script.after_hours))
+    for what, node_id in paths:
+        nodes = _run_until_wait(script, node_id)
+        for language in script.languages:
+            said = " ".join(t.render(language, script.base_language) for n in nodes for t in n.say)
+            if not _PHONE_NUMBER.search(said):
+                yield LintProblem(
+                    nodes[0].line,
+                    "numbers",
+                    f"the {what} answer ({node_id!r}) in {language!r} gives no number to call: "
+                    "people with nobody to talk to need one",
+                )
 
 
 def _timeouts(script: Script) -> Iterator[LintProblem]:

@@ -1,7 +1,12 @@
 import pytest
 
 from bot.lint import lint_script
-from bot.script import builtin_script_names, load_builtin_script, parse_script
+from bot.script import (
+    builtin_script_names,
+    builtin_script_source,
+    load_builtin_script,
+    parse_script,
+)
 from bot.sms import segments
 
 GOOD = """\
@@ -153,3 +158,22 @@ def test_an_option_that_is_also_a_keyword_is_refused() -> None:
 def test_one_word_cannot_be_two_keywords() -> None:
     found = rules(GOOD.replace("help: {en: [HELP]", "help: {en: [EXIT]"))
     assert "'EXIT' is both a quick_exit and a help keyword" in found["keyword"][0]
+
+
+def test_the_emergency_and_after_hours_answers_must_give_a_number_in_every_language() -> None:
+    source = builtin_script_source("default")
+    # The Spanish after-hours answer loses its numbers: people writing in Spanish at night
+    # would be left with nothing to call.
+    broken = source.replace(
+        'es: "Llama a la línea 24h: 555-0100 (demo). En una emergencia, llama al 911."',
+        'es: "Vuelve a escribirnos más tarde."',
+    )
+    assert broken != source
+    problems = lint_script(parse_script(broken))
+    assert [(p.rule, p.message) for p in problems] == [
+        (
+            "numbers",
+            "the after-hours answer ('after_hours') in 'es' gives no number to call: "
+            "people with nobody to talk to need one",
+        )
+    ]
