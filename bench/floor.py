@@ -2,7 +2,8 @@
 
 ``bare``: an aiohttp app that parses the Twilio form and answers empty TwiML, nothing else.
 ``floor``: the same plus one AES-256-GCM encryption and one SQLite insert per message, the
-least any service that stores what it is told encrypted must do.
+least any service that stores what it is told encrypted must do. Both also hold idle
+websockets at ``/channels/webchat/ws``, the baseline of ``bench.websockets``.
 
     python -m bench.floor bare|floor PORT DATA_DIR
 """
@@ -59,7 +60,17 @@ def make_app(kind: str, data_dir: Path) -> web.Application:
         app.cleanup_ctx.append(database)
     app.router.add_post("/channels/twilio", floor if kind == "floor" else bare)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/channels/webchat/ws", idle_socket)
     return app
+
+
+async def idle_socket(request: web.Request) -> web.WebSocketResponse:
+    """Hold a websocket open and do nothing (the websockets benchmark's baseline)."""
+    socket = web.WebSocketResponse(heartbeat=30)
+    await socket.prepare(request)
+    async for _frame in socket:
+        pass
+    return socket
 
 
 async def healthz(_request: web.Request) -> web.Response:

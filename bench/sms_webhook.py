@@ -59,8 +59,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(name: str, work: Path) -> Iterator[str]:
-    """Start one target in its own process; yield its base URL."""
+def server(name: str, work: Path) -> Iterator[tuple[str, int]]:
+    """Start one target in its own process; yield its base URL and process id."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     data_dir = work / name
@@ -84,7 +84,7 @@ def server(name: str, work: Path) -> Iterator[str]:
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -188,7 +188,7 @@ async def run(messages: int, workers: int, rate: float, seconds: float) -> list[
     results = []
     with tempfile.TemporaryDirectory(prefix="porchlight-bench-") as work:
         for name in TARGETS:
-            with server(name, Path(work)) as url:
+            with server(name, Path(work)) as (url, _pid):
                 await wait_ready(url)
                 per_second = await throughput(name, url, messages, workers)
                 p50, p99 = await latency(url, rate, seconds)

@@ -43,6 +43,12 @@ def new_id() -> str:
     return secrets.token_hex(16)
 
 
+def new_ids(count: int) -> list[str]:
+    """Many :func:`new_id` at once, from one read of the system's random source."""
+    random = secrets.token_bytes(16 * count)
+    return [random[i : i + 16].hex() for i in range(0, len(random), 16)]
+
+
 def utcnow() -> datetime:
     """The one clock the stores use; tests inject their own where time matters."""
     return datetime.now(UTC)

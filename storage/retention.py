@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.engine import SessionFactory, scrub_free_space
@@ -36,7 +36,7 @@ from storage.models import (
     ProcessedInbound,
     ProviderDeletion,
     Report,
-    new_id,
+    new_ids,
     utcnow,
 )
 
@@ -128,9 +128,10 @@ class RetentionStore:
         kept_by_provider = select(Conversation.id).where(
             Conversation.id.in_(ids), Conversation.channel.in_(self._copy_channels)
         )
-        pairs = [
+        pairs = {
             *(
-                await session.execute(
+                tuple(row)
+                for row in await session.execute(
                     select(Conversation.channel, Message.provider_message_id)
                     .join(Message, Message.conversation_id == Conversation.id)
                     .where(
@@ -140,7 +141,8 @@ class RetentionStore:
                 )
             ),
             *(
-                await session.execute(
+                tuple(row)
+                for row in await session.execute(
                     select(Conversation.channel, OutboxItem.provider_id)
                     .join(OutboxItem, OutboxItem.conversation_id == Conversation.id)
                     .where(
@@ -148,17 +150,19 @@ class RetentionStore:
                     )
                 )
             ),
-        ]
+        }
         now = self._clock()
-        session.add_all(
-            ProviderDeletion(
-                id=new_id(),
-                channel=channel,
-                provider_id=provider_id,
-                status=PENDING,
-                attempts=0,
-                next_attempt_at=now,
-            )
-            for channel, provider_id in sorted(set(pairs))
-            if provider_id is not None
-        )
+        kept = sorted((channel, sid) for channel, sid in pairs if sid is not None)
+        rows = [
+            {
+                "id": row_id,
+                "channel": channel,
+                "provider_id": provider_id,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
+            for row_id, (channel, provider_id) in zip(new_ids(len(kept)), kept, strict=True)
+        ]
+        if rows:  # one executemany, not an ORM object per id: purges delete thousands
+            await session.execute(insert(ProviderDeletion), rows)
