@@ -217,7 +217,7 @@ def routes(
             )
         except (InvalidCannedResponse, InvalidRequest) as exc:
             raise json_error(400, "invalid", str(exc)) from None
-        await audit().record(Actor(account.id, account.username), "canned_added", added.id)
+        await audit().record(Actor.of(account), "canned_added", added.id)
         return web.json_response(asdict(added), status=201)
 
     async def remove_canned(request: web.Request) -> web.StreamResponse:
@@ -225,7 +225,7 @@ def routes(
         canned_id = request.match_info["id"]
         if not await canned().remove(canned_id):
             raise json_error(404, "not_found", "No such canned response.")
-        await audit().record(Actor(account.id, account.username), "canned_removed", canned_id)
+        await audit().record(Actor.of(account), "canned_removed", canned_id)
         return web.Response(status=204)
 
     async def openapi(_request: web.Request) -> web.StreamResponse:

@@ -167,9 +167,7 @@ async def _sign_in(request: web.Request) -> web.StreamResponse:
         await sessions.end(previous.digest)
         request.app[PENDING_TOTP].pop(previous.digest, None)
     token, signed_in = await sessions.create(account.id)
-    await request.app[SERVICES].audit.record(
-        Actor(account.id, account.username), "login", account.id
-    )
+    await request.app[SERVICES].audit.record(Actor.of(account), "login", account.id)
     logger.info("dashboard: a %s signed in", account.role)
     response = web.json_response(
         {"csrf_token": signed_in.csrf_token, "user": _user_json(request, account)}
@@ -253,9 +251,7 @@ async def _sign_out(request: web.Request) -> web.StreamResponse:
     signed_in = _session(request)
     await request.app[SESSIONS].end(signed_in.digest)
     request.app[PENDING_TOTP].pop(signed_in.digest, None)
-    await request.app[SERVICES].audit.record(
-        Actor(account.id, account.username), "logout", account.id
-    )
+    await request.app[SERVICES].audit.record(Actor.of(account), "logout", account.id)
     response = web.Response(status=204)
     response.del_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
     return response
@@ -327,7 +323,7 @@ async def _confirm_enrolment(request: web.Request) -> web.StreamResponse:
     await users.use_totp_step(account.id, step)  # the confirming code cannot sign in again
     del request.app[PENDING_TOTP][signed_in.digest]
     await request.app[SERVICES].audit.record(
-        Actor(account.id, account.username),
+        Actor.of(account),
         "totp_enrolled",
         account.id,
         "replaced the previous secret" if pending.replacing else None,

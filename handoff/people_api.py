@@ -73,7 +73,7 @@ def routes(users: Callable[[], UserStore], audit: Callable[[], AuditLog]) -> lis
             raise json_error(409, "exists", "Someone already has that username.") from None
         except InvalidAccount as exc:
             raise json_error(400, "invalid", str(exc)) from None
-        await audit().record(_actor(admin), "user_created", account.id, account.role)
+        await audit().record(Actor.of(admin), "user_created", account.id, account.role)
         return web.json_response(_account_json(account, None), status=201)
 
     async def change_user(request: web.Request) -> web.StreamResponse:
@@ -91,13 +91,13 @@ def routes(users: Callable[[], UserStore], audit: Callable[[], AuditLog]) -> lis
             if role is not None and role != target.role:
                 await users().set_role(target.id, role)
                 await audit().record(
-                    _actor(admin), "user_role_changed", target.id, f"{target.role} to {role}"
+                    Actor.of(admin), "user_role_changed", target.id, f"{target.role} to {role}"
                 )
             if disabled is True and not target.disabled:
                 await _disable(request, admin, target)
             elif disabled is False and target.disabled:
                 await users().set_disabled(target.id, False)
-                await audit().record(_actor(admin), "user_enabled", target.id)
+                await audit().record(Actor.of(admin), "user_enabled", target.id)
         except LastAdmin:
             raise json_error(
                 409,
@@ -114,9 +114,9 @@ def routes(users: Callable[[], UserStore], audit: Callable[[], AuditLog]) -> lis
         released = await users().disable(target.id)
         await request.app[auth.SESSIONS].end_all_for(target.id)
         detail = f"{len(released)} conversation(s) returned to the queue" if released else None
-        await audit().record(_actor(admin), "user_disabled", target.id, detail)
+        await audit().record(Actor.of(admin), "user_disabled", target.id, detail)
         for handoff_id in released:
-            await audit().record(_actor(admin), "handoff_released", handoff_id, "holder disabled")
+            await audit().record(Actor.of(admin), "handoff_released", handoff_id, "holder disabled")
         events = request.app[EVENTS]
         events.to_user(target.id, {"type": "availability", "available": False})
         events.to_roles(("admin",), {"type": "presence"})
@@ -146,7 +146,7 @@ def routes(users: Callable[[], UserStore], audit: Callable[[], AuditLog]) -> lis
         except UnknownUser:
             raise _no_such_account() from None
         await request.app[auth.SESSIONS].end_all_for(target.id)
-        await audit().record(_actor(admin), "password_reset", target.id)
+        await audit().record(Actor.of(admin), "password_reset", target.id)
         return web.Response(status=204)
 
     async def reset_totp(request: web.Request) -> web.StreamResponse:
@@ -162,7 +162,7 @@ def routes(users: Callable[[], UserStore], audit: Callable[[], AuditLog]) -> lis
         await users().clear_totp(target.id)
         await request.app[auth.SESSIONS].end_all_for(target.id)
         await audit().record(
-            _actor(admin),
+            Actor.of(admin),
             "totp_reset",
             target.id,
             None if target.totp_enrolled else "had no two-factor",
@@ -231,10 +231,6 @@ def _changes(body: dict[str, Any]) -> tuple[bool | None, str | None]:
 
 async def _presence_by_id(request: web.Request) -> dict[str, Presence]:
     return {p.user_id: p for p in await request.app[SERVICES].presence.everyone()}
-
-
-def _actor(account: Account) -> Actor:
-    return Actor(account.id, account.username)
 
 
 def _account_json(account: Account, presence: Presence | None) -> dict[str, Any]:

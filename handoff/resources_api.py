@@ -40,9 +40,7 @@ def routes(
             stored = await resources().add(_entry(await json_body(request)))
         except InvalidResource as exc:
             raise json_error(400, "invalid", str(exc)) from None
-        await audit().record(
-            Actor(account.id, account.username), "resource_added", stored.id, stored.entry.name
-        )
+        await audit().record(Actor.of(account), "resource_added", stored.id, stored.entry.name)
         return web.json_response(_entry_json(stored), status=201)
 
     async def change_entry(request: web.Request) -> web.StreamResponse:
@@ -54,9 +52,7 @@ def routes(
             raise json_error(400, "invalid", str(exc)) from None
         except UnknownResource:
             raise json_error(404, "not_found", _NOT_FOUND) from None
-        await audit().record(
-            Actor(account.id, account.username), "resource_changed", stored.id, stored.entry.name
-        )
+        await audit().record(Actor.of(account), "resource_changed", stored.id, stored.entry.name)
         return web.json_response(_entry_json(stored))
 
     async def remove_entry(request: web.Request) -> web.StreamResponse:
@@ -66,9 +62,7 @@ def routes(
             removed = await resources().remove(resource_id)
         except UnknownResource:
             raise json_error(404, "not_found", _NOT_FOUND) from None
-        await audit().record(
-            Actor(account.id, account.username), "resource_removed", resource_id, removed.name
-        )
+        await audit().record(Actor.of(account), "resource_removed", resource_id, removed.name)
         return web.Response(status=204)
 
     async def export(request: web.Request) -> web.StreamResponse:
@@ -96,9 +90,7 @@ def routes(
             count = await resources().replace_all(parse_csv(data))
         except CsvRejected as exc:
             raise json_error(400, "invalid_csv", str(exc)) from None
-        await audit().record(
-            Actor(account.id, account.username), "resources_imported", None, f"{count} entries"
-        )
+        await audit().record(Actor.of(account), "resources_imported", None, f"{count} entries")
         return web.json_response({"imported": count})
 
     return [

@@ -86,9 +86,7 @@ def routes(
             await rota().set_weekly(user_id, shifts)
         except InvalidShift as exc:
             raise json_error(400, "invalid", str(exc)) from None
-        await audit().record(
-            Actor(account.id, account.username), "rota_changed", user_id, f"{len(shifts)} shifts"
-        )
+        await audit().record(Actor.of(account), "rota_changed", user_id, f"{len(shifts)} shifts")
         return web.json_response({"shifts": len(shifts)})
 
     async def add_override(request: web.Request) -> web.StreamResponse:
@@ -104,7 +102,7 @@ def routes(
         except InvalidShift as exc:
             raise json_error(400, "invalid", str(exc)) from None
         await audit().record(
-            Actor(account.id, account.username),
+            Actor.of(account),
             "rota_override_added",
             user_id,
             "on call" if on_call else "off",
@@ -116,9 +114,7 @@ def routes(
         override_id = request.match_info["id"]
         if not await rota().remove_override(override_id):
             raise json_error(404, "not_found", "No such override.")
-        await audit().record(
-            Actor(account.id, account.username), "rota_override_removed", override_id
-        )
+        await audit().record(Actor.of(account), "rota_override_removed", override_id)
         return web.Response(status=204)
 
     return [

@@ -80,7 +80,7 @@ def routes(
         admin = await auth.require_role(request, "admin")
         source = _source(await json_body(request, MAX_BODY))
         draft = await store().save_draft(library().name, source, by_name=admin.username)
-        await audit().record(_actor(admin), "script_draft_saved", library().name)
+        await audit().record(Actor.of(admin), "script_draft_saved", library().name)
         found = check(source)
         return web.json_response({"saved_at": draft.updated_at.isoformat(), **_check_json(found)})
 
@@ -210,7 +210,7 @@ def routes(
                 403, "own_version", "A second administrator must approve your version."
             ) from None
         await library().refresh()
-        await audit().record(_actor(admin), "script_approved", f"{name}@{number}")
+        await audit().record(Actor.of(admin), "script_approved", f"{name}@{number}")
         return web.json_response(_summary(version))
 
     async def _publish(
@@ -229,7 +229,7 @@ def routes(
             pending=approval_required,
         )
         await library().refresh()
-        await audit().record(_actor(admin), action, f"{name}@{version.number}", detail)
+        await audit().record(Actor.of(admin), action, f"{name}@{version.number}", detail)
         return version
 
     async def _version(request: web.Request) -> Version:
@@ -328,7 +328,3 @@ def _summary(version: Version) -> dict[str, Any]:
         "approved_by": version.approved_by_name,
         "published_at": version.published_at.isoformat() if version.published_at else None,
     }
-
-
-def _actor(account: Account) -> Actor:
-    return Actor(account.id, account.username)

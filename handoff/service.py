@@ -221,7 +221,7 @@ class HandoffService:
         return handoff
 
     async def _claimed(self, handoff: HandoffView, account: Account) -> None:
-        await self._audit.record(_actor(account), "handoff_claimed", handoff.id)
+        await self._audit.record(Actor.of(account), "handoff_claimed", handoff.id)
         logger.info("handoff %s claimed", handoff.id)
         await self._tell_person(handoff, "advocate_joined")
         await self._queue_changed(skip=None)
@@ -240,7 +240,7 @@ class HandoffService:
         except LookupError:  # wiped meanwhile
             return []
         if after == 0:
-            await self._audit.record(_actor(account), "transcript_viewed", handoff.id)
+            await self._audit.record(Actor.of(account), "transcript_viewed", handoff.id)
         return [m for m in messages if m.seq > after]
 
     async def send(self, handoff_id: str, account: Account, text: str) -> None:
@@ -303,7 +303,7 @@ class HandoffService:
         handoff = await self._handoffs.transfer(handoff_id, account.id, to_user)
         await self._handoffs.add_note(handoff, account.id, note, kind="transfer")
         await self._audit.record(
-            _actor(account), "handoff_transferred", handoff.id, f"to {target.username}"
+            Actor.of(account), "handoff_transferred", handoff.id, f"to {target.username}"
         )
         self._events.to_user(
             to_user, {"type": "transferred", "handoff_id": handoff.id, "alias": handoff.alias}
@@ -320,7 +320,7 @@ class HandoffService:
         if farewell is not None:
             farewell = _text(farewell, MAX_ADVOCATE_MESSAGE, "message")
         handoff = await self._handoffs.close(handoff_id, account.id, outcome)
-        await self._audit.record(_actor(account), "handoff_closed", handoff.id, outcome)
+        await self._audit.record(Actor.of(account), "handoff_closed", handoff.id, outcome)
         if handoff.conversation_id is None:
             return handoff
         try:
@@ -343,7 +343,7 @@ class HandoffService:
         """The advocate's on-call switch."""
         await self._presence.set_available(account.id, available)
         await self._audit.record(
-            _actor(account), "availability", account.id, "on" if available else "off"
+            Actor.of(account), "availability", account.id, "on" if available else "off"
         )
         self._events.to_roles(("admin",), {"type": "presence"})
 
@@ -493,10 +493,6 @@ class HandoffService:
 def _ticket(position: int, typical_minutes: float) -> QueueTicket:
     """A place in line with a rough wait: those ahead, times the typical wait."""
     return QueueTicket(position=position, minutes=max(1, round(typical_minutes * position)))
-
-
-def _actor(account: Account) -> Actor:
-    return Actor(account.id, account.username)
 
 
 def _text(value: object, limit: int, what: str) -> str:

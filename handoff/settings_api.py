@@ -39,7 +39,7 @@ def routes(live: LiveSettings, audit: Callable[[], AuditLog]) -> list[web.RouteD
         now = live.effective()
         for name, old in changed.items():
             detail = f"{_shown(old)} -> {_shown(now[name])}"[:MAX_DETAIL]
-            await audit().record(Actor(admin.id, admin.username), "setting_changed", name, detail)
+            await audit().record(Actor.of(admin), "setting_changed", name, detail)
         return web.json_response(_settings_json(live))
 
     return [web.get(f"{PREFIX}/settings", read), web.put(f"{PREFIX}/settings", change)]

@@ -54,7 +54,7 @@ def routes(
         except InvalidPeriod as exc:
             raise json_error(400, "invalid", str(exc)) from None
         await audit().record(
-            Actor(admin.id, admin.username),
+            Actor.of(admin),
             "statistics_exported",
             None,
             f"{period.first.isoformat()} to {period.last.isoformat()}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 
@@ -30,12 +31,29 @@ class AuditRecord:
     detail: str | None
 
 
+class Named(Protocol):
+    """An account as far as the audit log cares: its id and its username."""
+
+    @property
+    def id(self) -> str:
+        """The account's id."""
+
+    @property
+    def username(self) -> str:
+        """The account's username."""
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who did it: an account, or the service itself (``id`` None, e.g. "system")."""
 
     id: str | None
     name: str
+
+    @classmethod
+    def of(cls, account: Named) -> Actor:
+        """The account that acted (its username as it is now, kept if it is renamed)."""
+        return cls(account.id, account.username)
 
 
 SYSTEM = Actor(None, "system")
