@@ -10,8 +10,8 @@ other way, from the advocate's POST to the frame on the person's page.
 
 Baseline in the same run (**floor**): a bare aiohttp app that forwards a websocket frame from
 one socket to another. With ``--postgres`` the same is measured across two instances on that
-database (person on one, advocate on the other; both in this process, talking through
-PostgreSQL LISTEN/NOTIFY).
+server (in a database of its own, created and dropped; person on one instance, advocate on
+the other; both in this process, talking through PostgreSQL LISTEN/NOTIFY).
 
 Targets (issue #8): p99 <= 50 ms on one instance, <= 200 ms across two on PostgreSQL.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import statistics
 import tempfile
 import time
@@ -29,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from argon2 import PasswordHasher
+from sqlalchemy.engine import make_url
 
 from config import load_settings
 from crypto import KeyRing
@@ -81,6 +84,22 @@ async def floor(messages: int) -> list[float]:
         await receiver.close()
     await server.close()
     return samples
+
+
+@asynccontextmanager
+async def fresh_database(server_url: str) -> AsyncIterator[str]:
+    """A new database on the server of ``server_url`` for this run, dropped afterwards."""
+    url = make_url(server_url)
+    admin = await asyncpg.connect(
+        url.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    name = f"porchlight_bench_{secrets.token_hex(4)}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 @asynccontextmanager
@@ -201,8 +220,9 @@ async def run(messages: int, postgres: str | None) -> str:
     ]
     if postgres:
         async with (
-            instance(work, "a", keyring, postgres) as a,
-            instance(work, "b", keyring, postgres) as b,
+            fresh_database(postgres) as url,
+            instance(work, "a", keyring, url) as a,
+            instance(work, "b", keyring, url) as b,
         ):
             inbound, outbound = await relay(a, b, messages)
         lines += [

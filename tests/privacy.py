@@ -73,7 +73,12 @@ async def stored_blobs(database_url: str, files: Iterable[Path]) -> list[tuple[s
     deleted but not yet vacuumed are not visible this way (docs/threat-model.md).
     """
     files = list(files)
-    blobs = [(str(path), path.read_bytes()) for path in files]
+    blobs = []
+    for path in files:
+        try:
+            blobs.append((str(path), path.read_bytes()))
+        except FileNotFoundError:
+            continue  # gone since it was listed (a WAL checkpointed away): nothing to find
     if not database_url.startswith("postgresql"):
         assert any(path.name == "porchlight.db" for path in files), "no database scanned"
         return blobs
