@@ -26,6 +26,37 @@
     item.scrollIntoView({ block: "nearest" });
   }
 
+  // ---- Highlighting ----------------------------------------------------------------------
+  // Keys, quoted strings and comments, line by line: enough to read a script at a glance.
+  // Built from text nodes, never innerHTML: the draft is text.
+
+  var TOKENS = /(#.*$)|("(?:[^"\\]|\\.)*"?|'(?:[^']|'')*'?)|(^\s*(?:-\s+)?[\w-]+(?=:))|([\w-]+(?=:\s))/g;
+
+  function highlight() {
+    var code = byId("highlight");
+    code.textContent = "";
+    source.value.split("\n").forEach(function (text, index) {
+      if (index) code.appendChild(document.createTextNode("\n"));
+      var at = 0;
+      text.replace(TOKENS, function (match, comment, string, key, innerKey, offset) {
+        if (offset > at) code.appendChild(document.createTextNode(text.slice(at, offset)));
+        var kind = comment ? "comment" : string ? "string" : "key";
+        code.appendChild(P.element("span", kind, match));
+        at = offset + match.length;
+        return match;
+      });
+      if (at < text.length) code.appendChild(document.createTextNode(text.slice(at)));
+    });
+    code.appendChild(document.createTextNode("\n")); // room for a last empty line
+    syncScroll();
+  }
+
+  function syncScroll() {
+    var pre = byId("highlight").parentNode;
+    pre.scrollTop = source.scrollTop;
+    pre.scrollLeft = source.scrollLeft;
+  }
+
   // ---- The draft and its problems ------------------------------------------------------
 
   function showProblems(result) {
@@ -170,6 +201,7 @@
       }
       if (!source.value) {
         source.value = data.draft.source;
+        highlight();
         P.show(byId("draft-status"), data.draft.saved
           ? "Draft saved by " + data.draft.updated_by + " " + new Date(data.draft.updated_at).toLocaleString()
           : "Not saved yet: this is the live version's text.");
@@ -248,6 +280,8 @@
 
   // ---- Start ---------------------------------------------------------------------------
 
+  source.addEventListener("scroll", syncScroll);
+  source.addEventListener("input", highlight);
   source.addEventListener("input", function () {
     window.clearTimeout(checkTimer);
     checkTimer = window.setTimeout(check, CHECK_DELAY_MS);

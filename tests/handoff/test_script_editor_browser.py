@@ -80,11 +80,15 @@ async def test_edit_simulate_and_publish_a_script(admin: Admin) -> None:
     await page.click("a.admin-link")
     await page.click(".admin-menu >> text=Script")
     await expect(page.locator("#live-version")).to_contain_text("Live: version 1")
-    # The simulator starts on the draft by itself.
+    # The simulator starts on the draft by itself; the draft is highlighted.
     await expect(page.locator("#sim-transcript")).to_contain_text(GREETING)
+    await expect(page.locator("#highlight .key", has_text="session_minutes")).to_have_count(1)
+    await expect(page.locator("#highlight .comment").first).to_contain_text("# The shipped")
+    await expect(page.locator("#highlight .string", has_text=GREETING)).to_have_count(1)
 
     # An alarming word appears as a problem at its line, and publishing is refused.
     await replace_in_draft(page, GREETING, "Hi, this is the abuse helpline. This chat is private.")
+    await expect(page.locator("#highlight .string", has_text="abuse helpline")).to_have_count(1)
     problem = page.locator("#problems li").first
     await expect(problem).to_contain_text("alarm-word")
     await expect(problem).to_contain_text("Line 65")
