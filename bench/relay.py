@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import statistics
 import tempfile
 import time
@@ -30,12 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from argon2 import PasswordHasher
-from sqlalchemy.engine import make_url
 
+from bench.postgres import fresh_database
 from config import load_settings
 from crypto import KeyRing
 from porchlight.app import create_app
@@ -84,22 +82,6 @@ async def floor(messages: int) -> list[float]:
         await receiver.close()
     await server.close()
     return samples
-
-
-@asynccontextmanager
-async def fresh_database(server_url: str) -> AsyncIterator[str]:
-    """A new database on the server of ``server_url`` for this run, dropped afterwards."""
-    url = make_url(server_url)
-    admin = await asyncpg.connect(
-        url.set(drivername="postgresql").render_as_string(hide_password=False)
-    )
-    name = f"porchlight_bench_{secrets.token_hex(4)}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @asynccontextmanager

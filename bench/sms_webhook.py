@@ -1,10 +1,12 @@
 """Benchmark: inbound SMS webhooks, Porchlight against a bare app and the storage floor.
 
     python -m bench.sms_webhook [--messages 3000] [--concurrency 32] [--rate 500]
+                                [--postgres postgresql+asyncpg://user@host/db]
 
 Three servers run as separate processes on loopback: ``bare`` (parse the form, answer TwiML),
 ``floor`` (the same plus one AES-GCM encryption and one SQLite insert) and ``porchlight
-serve`` on its embedded SQLite, with real Twilio signatures. Each gets the same signed
+serve`` on its embedded SQLite (and, with ``--postgres``, again in a database of its own on
+that server), with real Twilio signatures. Each gets the same signed
 webhooks from distinct senders. Reported:
 
 - throughput: messages fully handled per second (for Porchlight: until every conversation
@@ -36,6 +38,8 @@ from pathlib import Path
 import aiohttp
 from twilio.request_validator import RequestValidator
 
+from bench.postgres import fresh_database
+
 ACCOUNT_SID = "AC" + "f" * 32
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"  # noqa: S105 -- a fake account's
 SENDER = "+15550100000"
@@ -59,13 +63,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(name: str, work: Path) -> Iterator[tuple[str, int]]:
+def server(name: str, work: Path, database_url: str | None = None) -> Iterator[tuple[str, int]]:
     """Start one target in its own process; yield its base URL and process id."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     data_dir = work / name
     data_dir.mkdir()
-    if name == "porchlight":
+    if name.startswith("porchlight"):
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("PORCHLIGHT_")},
             "PORCHLIGHT_DATA_DIR": str(data_dir),
@@ -75,6 +79,7 @@ def server(name: str, work: Path) -> Iterator[tuple[str, int]]:
             "PORCHLIGHT_TWILIO_FROM": SENDER,
             "PORCHLIGHT_TWILIO_API_BASE": f"http://127.0.0.1:{free_port()}",  # closed
             "PORCHLIGHT_LOG_LEVEL": "ERROR",
+            **({"PORCHLIGHT_DATABASE_URL": database_url} if database_url else {}),
         }
         command = [sys.executable, "-m", "porchlight", "serve"]
     else:
@@ -153,7 +158,7 @@ async def throughput(name: str, url: str, messages: int, workers: int) -> float:
         await post_all(http, url, batch[:200], workers)  # warm up
         started = time.perf_counter()
         await post_all(http, url, batch[200:], workers)
-        if name == "porchlight":  # answered is not done: wait until every turn is stored
+        if name.startswith("porchlight"):  # answered is not done: wait for every stored turn
             while await stored_conversations(http, url) < messages:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)  # another process's state: polling is the only way
         return (messages - 200) / (time.perf_counter() - started)
@@ -184,16 +189,37 @@ async def latency(url: str, rate: float, seconds: float) -> tuple[float, float]:
     return statistics.median(timings) * 1000, timings[int(len(timings) * 0.99) - 1] * 1000
 
 
-async def run(messages: int, workers: int, rate: float, seconds: float) -> list[Result]:
+async def run(
+    messages: int, workers: int, rate: float, seconds: float, postgres: str | None
+) -> list[Result]:
     results = []
     with tempfile.TemporaryDirectory(prefix="porchlight-bench-") as work:
         for name in TARGETS:
-            with server(name, Path(work)) as (url, _pid):
-                await wait_ready(url)
-                per_second = await throughput(name, url, messages, workers)
-                p50, p99 = await latency(url, rate, seconds)
-                results.append(Result(name, per_second, p50, p99))
+            results.append(await measure(name, Path(work), messages, workers, rate, seconds))
+        if postgres:
+            async with fresh_database(postgres) as url:
+                results.append(
+                    await measure(
+                        "porchlight-pg", Path(work), messages, workers, rate, seconds, url
+                    )
+                )
     return results
+
+
+async def measure(
+    name: str,
+    work: Path,
+    messages: int,
+    workers: int,
+    rate: float,
+    seconds: float,
+    database_url: str | None = None,
+) -> Result:
+    with server(name, work, database_url) as (url, _pid):
+        await wait_ready(url)
+        per_second = await throughput(name, url, messages, workers)
+        p50, p99 = await latency(url, rate, seconds)
+    return Result(name, per_second, p50, p99)
 
 
 def report(results: list[Result], rate: float) -> str:
@@ -217,8 +243,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rate", type=float, default=500)
     parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--postgres", help="also run Porchlight on this PostgreSQL server")
     args = parser.parse_args()
-    results = asyncio.run(run(args.messages, args.concurrency, args.rate, args.seconds))
+    results = asyncio.run(
+        run(args.messages, args.concurrency, args.rate, args.seconds, args.postgres)
+    )
     print(report(results, args.rate))
 
 

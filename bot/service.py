@@ -352,12 +352,13 @@ class ConversationService:
         self, conversation: ConversationView, outcome: str, language: str | None = None
     ) -> None:
         """Count a conversation that finished, for the statistics (no id, no content)."""
+        if language is None:
+            script = await self._library.for_conversation(conversation.script)
+            language = conversation.flow_state.get("language") or script.base_language
         await self._counted(
             lambda stats: stats.conversation_finished(
                 channel=conversation.channel,
-                language=language
-                or conversation.flow_state.get("language")
-                or self._library.current.base_language,
+                language=str(language),
                 outcome=outcome,
                 started_at=conversation.created_at,
             )

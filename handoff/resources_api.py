@@ -87,10 +87,17 @@ def routes(
         except web.HTTPRequestEntityTooLarge:
             raise too_large from None
         try:
-            count = await resources().replace_all(parse_csv(data))
+            entries = parse_csv(data)
         except CsvRejected as exc:
             raise json_error(400, "invalid_csv", str(exc)) from None
-        await audit().record(Actor.of(account), "resources_imported", None, f"{count} entries")
+        replaced = len(await resources().list_entries())
+        count = await resources().replace_all(entries)
+        await audit().record(
+            Actor.of(account),
+            "resources_imported",
+            None,
+            f"{count} entries, replacing {replaced}",
+        )
         return web.json_response({"imported": count})
 
     return [
