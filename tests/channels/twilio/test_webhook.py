@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from channels import outbox as outbox_worker
 from channels.twilio import routes as twilio_routes
 from porchlight.state import SERVICES
 from tests.channels.twilio.conftest import PERSON, PUBLIC_URL, WEBHOOK, TwilioRig
@@ -136,9 +137,14 @@ async def test_a_permanent_error_is_not_retried(twilio_rig: TwilioRig) -> None:
     twilio_rig.fake.fail_next(400, 21211)  # invalid 'To' number
     await twilio_rig.say("hello")
     await eventually(lambda: _status_count(twilio_rig, "failed"), 1)
-    twilio_rig.clock.advance(minutes=30)
     await eventually(lambda: sent_count(twilio_rig), 2)
-    assert bodies(twilio_rig) == GREETING[1:]
+    # Past the longest wait before a retry, yet short of the script's own 30-minute nudge.
+    twilio_rig.clock.advance(seconds=outbox_worker.MAX_BACKOFF_SECONDS + 60)
+    await twilio_rig.say("no")
+    # The answer to "no" went out after the clock moved: a retry would have gone first.
+    await eventually(lambda: _said(twilio_rig, "Okay. Your safety comes first."), True)
+    assert bodies(twilio_rig)[:2] == GREETING[1:]
+    assert GREETING[0] not in bodies(twilio_rig)
 
 
 async def test_error_21610_means_the_person_opted_out_and_wipes_the_conversation(
@@ -194,6 +200,10 @@ async def test_nothing_sensitive_reaches_the_logs_at_debug(
     for secret in ("canary-plum-8080", PERSON, PERSON.lstrip("+"), AUTH_TOKEN, "Is it safe"):
         assert secret not in logged, secret
     assert PUBLIC_URL  # the signature URL is configuration, not content
+
+
+async def _said(rig: TwilioRig, text: str) -> bool:
+    return any(body.startswith(text) for body in bodies(rig))
 
 
 async def _status_count(rig: TwilioRig, status: str) -> int:
