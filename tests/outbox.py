@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
 
@@ -10,7 +11,7 @@ from crypto import KeyRing
 from crypto.cipher import field_aad
 from storage.conversations import conversation_cipher
 from storage.engine import SessionFactory
-from storage.models import OutboxItem
+from storage.models import SENDING, OutboxItem
 
 
 async def queued_messages(sessions: SessionFactory, keyring: KeyRing) -> list[tuple[str, str]]:
@@ -32,3 +33,12 @@ async def queued_messages(sessions: SessionFactory, keyring: KeyRing) -> list[tu
             body = cipher.open_text(row.body, field_aad("outbox", "body", row.id))
             found.append((row.status, json.loads(body)["text"]))
         return found
+
+
+async def in_flight(counts: Callable[[], Awaitable[dict[str, int]]]) -> int:
+    """How many rows a worker is sending right now (``counts`` of the outbox or deletions).
+
+    A test that moves a fake clock to reach a retry must first wait for this to be 0: the
+    provider has answered by then, and the retry has been booked from the clock as it was.
+    """
+    return (await counts()).get(SENDING, 0)

@@ -10,6 +10,7 @@ import pytest
 from porchlight.state import SERVICES
 from tests.channels.telegram.conftest import CHAT, SECRET, TelegramRig
 from tests.fakes.telegram import TOKEN, FakeTelegram
+from tests.outbox import in_flight
 from tests.waiting import eventually
 
 
@@ -77,6 +78,7 @@ async def test_flood_control_waits_as_long_as_telegram_asks(rig: TelegramRig) ->
     rig.fake.fail_next(429, "Too Many Requests: retry after 7", retry_after=7)
     await rig.post(rig.update("start"))
     await eventually(lambda: _failed_attempts(rig), 1)
+    await eventually(lambda: in_flight(rig.app[SERVICES].outbox.counts), 0)
     rig.clock.advance(seconds=5)
     await asyncio.sleep(0.2)
     assert rig.fake.sent() == []

@@ -9,6 +9,7 @@ from channels.twilio import routes as twilio_routes
 from porchlight.state import SERVICES
 from tests.channels.twilio.conftest import PERSON, PUBLIC_URL, WEBHOOK, TwilioRig
 from tests.fakes.twilio import AUTH_TOKEN, SENDER
+from tests.outbox import in_flight
 from tests.waiting import eventually
 
 GREETING = [
@@ -26,6 +27,10 @@ def bodies(rig: TwilioRig) -> list[str]:
 
 async def sent_count(rig: TwilioRig) -> int:
     return len(rig.fake.sent)
+
+
+async def requests(rig: TwilioRig) -> int:
+    return rig.fake.requests
 
 
 async def test_a_signed_sms_is_answered_through_the_messages_api_in_order(
@@ -112,8 +117,8 @@ async def test_whatsapp_senders_get_whatsapp_replies(twilio_rig: TwilioRig) -> N
 async def test_a_503_is_retried_later_and_delivered_once(twilio_rig: TwilioRig) -> None:
     twilio_rig.fake.fail_next(503, 20500)
     await twilio_rig.say("hello")
-    await eventually(lambda: twilio_rig_requests(twilio_rig), 1)
-    await asyncio.sleep(0.2)
+    await eventually(lambda: requests(twilio_rig), 1)
+    await eventually(lambda: in_flight(twilio_rig.app[SERVICES].outbox.counts), 0)
     assert await _status_count(twilio_rig, "pending") == 3
     assert twilio_rig.fake.requests == 1  # later messages wait behind the failed first one
 
@@ -125,9 +130,12 @@ async def test_a_503_is_retried_later_and_delivered_once(twilio_rig: TwilioRig) 
 async def test_a_429_is_retried_after_backing_off(twilio_rig: TwilioRig) -> None:
     twilio_rig.fake.fail_next(429, 20429, times=2)
     await twilio_rig.say("hello")
-    await eventually(lambda: twilio_rig_requests(twilio_rig), 1)
+    # The clock moves only once the retry is booked, or its wait would start after the jump.
+    await eventually(lambda: requests(twilio_rig), 1)
+    await eventually(lambda: in_flight(twilio_rig.app[SERVICES].outbox.counts), 0)
     twilio_rig.clock.advance(seconds=3)
-    await eventually(lambda: twilio_rig_requests(twilio_rig), 2)
+    await eventually(lambda: requests(twilio_rig), 2)
+    await eventually(lambda: in_flight(twilio_rig.app[SERVICES].outbox.counts), 0)
     twilio_rig.clock.advance(seconds=5)
     await eventually(lambda: sent_count(twilio_rig), 3)
     assert bodies(twilio_rig) == GREETING
@@ -187,7 +195,8 @@ async def test_nothing_sensitive_reaches_the_logs_at_debug(
     caplog.set_level(logging.DEBUG)
     twilio_rig.fake.fail_next(503, 20500)
     await twilio_rig.say("canary-plum-8080 he is outside")
-    await eventually(lambda: twilio_rig_requests(twilio_rig), 1)
+    await eventually(lambda: requests(twilio_rig), 1)
+    await eventually(lambda: in_flight(twilio_rig.app[SERVICES].outbox.counts), 0)
     twilio_rig.clock.advance(seconds=3)
     await eventually(lambda: sent_count(twilio_rig), 3)
     await twilio_rig.say("2")
@@ -208,10 +217,6 @@ async def _said(rig: TwilioRig, text: str) -> bool:
 
 async def _status_count(rig: TwilioRig, status: str) -> int:
     return (await rig.app[SERVICES].outbox.counts()).get(status, 0)
-
-
-async def twilio_rig_requests(rig: TwilioRig) -> int:
-    return rig.fake.requests
 
 
 async def test_a_wipe_asks_twilio_to_delete_its_copies_of_both_sides(
@@ -236,6 +241,7 @@ async def test_a_copy_twilio_cannot_delete_yet_is_retried(twilio_rig: TwilioRig)
     twilio_rig.fake.refuse_deletes = 1
     await twilio_rig.say("DELETE")
     await eventually(lambda: _deleted(twilio_rig), 4)  # all but the refused one
+    await eventually(lambda: in_flight(twilio_rig.app[SERVICES].deletions.counts), 0)
     twilio_rig.clock.advance(seconds=3)
     await eventually(lambda: _deleted(twilio_rig), 5)
 
