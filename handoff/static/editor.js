@@ -51,6 +51,18 @@
     syncScroll();
   }
 
+  // Once per frame at most: a paste or a browser's input of many lines can fire an input
+  // event per line, and re-highlighting a whole script for each made the page freeze.
+  var highlightFrame = null;
+  function highlightSoon() {
+    if (highlightFrame === null) {
+      highlightFrame = window.requestAnimationFrame(function () {
+        highlightFrame = null;
+        highlight();
+      });
+    }
+  }
+
   function syncScroll() {
     var pre = byId("highlight").parentNode;
     pre.scrollTop = source.scrollTop;
@@ -281,7 +293,7 @@
   // ---- Start ---------------------------------------------------------------------------
 
   source.addEventListener("scroll", syncScroll);
-  source.addEventListener("input", highlight);
+  source.addEventListener("input", highlightSoon);
   source.addEventListener("input", function () {
     window.clearTimeout(checkTimer);
     checkTimer = window.setTimeout(check, CHECK_DELAY_MS);
