@@ -16,6 +16,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
+from storage.sqlite_driver import async_creator
+
 SessionFactory = async_sessionmaker[AsyncSession]
 
 _SQLITE_PRAGMAS = (
@@ -56,7 +58,13 @@ def create_engine(database_url: str) -> AsyncEngine:
     # A connection going back to the pool is rolled back only if a transaction is open:
     # the Session has always ended its own by then, and with aiosqlite every needless
     # ROLLBACK is a trip to its thread on every request (benchmarks: about 15% of a turn).
-    engine = _create_async_engine(database_url, hide_parameters=True, pool_reset_on_return=None)
+    # One trip to aiosqlite's thread per statement instead of four (storage/sqlite_driver.py).
+    engine = _create_async_engine(
+        database_url,
+        async_creator=async_creator(database_url),
+        hide_parameters=True,
+        pool_reset_on_return=None,
+    )
     event.listen(engine.sync_engine, "connect", _apply_sqlite_pragmas)
     event.listen(engine.sync_engine.pool, "reset", _roll_back_if_open)
     return engine

@@ -1,0 +1,137 @@
+"""aiosqlite with one trip to its thread per statement, instead of four.
+
+aiosqlite runs each call on the connection's own thread and wakes the event loop with the
+answer. Through SQLAlchemy a statement is four such calls (make a cursor, execute, fetch
+the rows, close the cursor), and with a whole turn being a handful of short statements,
+those hand-offs between threads were most of its time (see docs/benchmarks.md). Here one
+call on the thread executes, fetches every row and closes the cursor; the cursor
+SQLAlchemy holds is a plain buffer of the answer.
+
+The thread stays: a statement waiting on SQLite's lock (another process writing, or a
+transaction of this one held across an await) blocks that thread, never the event loop.
+Fetching every row at once is what SQLAlchemy's aiosqlite adapter already does for every
+statement that is not a server-side cursor, and Porchlight uses none.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from functools import partial
+from typing import Any
+
+import aiosqlite
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
+from sqlalchemy.engine import make_url
+
+# aiosqlite's default: rows per trip when a cursor is iterated (unused here, but required).
+_ITER_CHUNK_SIZE = 64
+
+_Description = tuple[tuple[Any, ...], ...] | None
+
+
+class OneTripCursor:
+    """What SQLAlchemy's adapter expects of an aiosqlite cursor, answered from a buffer."""
+
+    arraysize = 1
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+        self._rows: list[Any] = []
+        self.description: _Description = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+
+    async def __aenter__(self) -> OneTripCursor:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        """Run one statement on the connection's thread and keep all of its rows."""
+        connection = self._connection._conn  # checked here: raises if already closed
+
+        def run() -> tuple[list[Any], _Description, int, int | None]:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, parameters)
+                rows = cursor.fetchall() if cursor.description else []
+                return rows, cursor.description, cursor.rowcount, cursor.lastrowid
+            finally:
+                cursor.close()
+
+        answer = await self._connection._execute(run)
+        self._rows, self.description, self.rowcount, self.lastrowid = answer
+        return self
+
+    async def executemany(
+        self, sql: str, parameters: Iterable[Sequence[Any] | dict[str, Any]]
+    ) -> Any:
+        """Run one statement for many rows, in one trip."""
+        connection = self._connection._conn
+
+        def run() -> tuple[int, int | None]:
+            cursor = connection.cursor()
+            try:
+                cursor.executemany(sql, parameters)
+                return cursor.rowcount, cursor.lastrowid
+            finally:
+                cursor.close()
+
+        self._rows, self.description = [], None
+        self.rowcount, self.lastrowid = await self._connection._execute(run)
+        return self
+
+    async def fetchone(self) -> Any:
+        """The next buffered row, or None."""
+        return self._rows.pop(0) if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        """Up to ``size`` buffered rows."""
+        count = self.arraysize if size is None else size
+        rows, self._rows = self._rows[:count], self._rows[count:]
+        return rows
+
+    async def fetchall(self) -> list[Any]:
+        """Every buffered row."""
+        rows, self._rows = self._rows, []
+        return rows
+
+    async def close(self) -> None:
+        """Drop the buffer; the sqlite3 cursor was closed on the thread already."""
+        self._rows = []
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        while self._rows:
+            yield self._rows.pop(0)
+
+
+class OneTripConnection(aiosqlite.Connection):
+    """An aiosqlite connection whose cursors cost no trip of their own."""
+
+    def cursor(self) -> OneTripCursor:  # type: ignore[override]
+        """A cursor made here, not on the thread (aiosqlite's own costs a trip)."""
+        return OneTripCursor(self)
+
+
+def async_creator(database_url: str) -> Any:
+    """The ``async_creator`` for SQLAlchemy's aiosqlite dialect, for this database URL.
+
+    The URL's path and options become ``sqlite3.connect`` arguments exactly as the stock
+    dialect would make them.
+    """
+    args, options = SQLiteDialect_aiosqlite().create_connect_args(make_url(database_url))
+
+    connector: Callable[[], sqlite3.Connection] = partial(sqlite3.connect, *args, **options)
+
+    async def connect() -> OneTripConnection:
+        connection = OneTripConnection(connector, _ITER_CHUNK_SIZE)
+        connection._thread.daemon = True  # as SQLAlchemy sets it: never holds up exit
+        await connection  # starts the thread and opens the database on it
+        return connection
+
+    return connect
+
+
+__all__ = ["OneTripConnection", "OneTripCursor", "async_creator"]

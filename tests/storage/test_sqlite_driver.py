@@ -1,0 +1,110 @@
+"""The SQLite driver: one trip to aiosqlite's thread per statement, same answers as before."""
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.engine import create_engine
+from storage.sqlite_driver import OneTripConnection
+
+pytestmark = pytest.mark.sqlite_only
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/driver.db")
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
+    yield engine
+    await engine.dispose()
+
+
+async def test_statements_answer_as_sqlite_does(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        inserted = await connection.execute(
+            text("INSERT INTO notes (body) VALUES (:body)"), [{"body": "a"}, {"body": "b"}]
+        )
+        assert inserted.rowcount == 2
+        one = await connection.execute(text("INSERT INTO notes (body) VALUES ('c')"))
+        assert one.lastrowid == 3
+        updated = await connection.execute(text("UPDATE notes SET body = 'x' WHERE id < 3"))
+        assert updated.rowcount == 2
+        rows = await connection.execute(text("SELECT id, body FROM notes ORDER BY id"))
+        assert [tuple(row) for row in rows] == [(1, "x"), (2, "x"), (3, "c")]
+        assert await connection.scalar(text("SELECT count(*) FROM notes WHERE 0")) == 0
+
+
+async def test_a_failed_statement_raises_and_leaves_the_connection_usable(
+    engine: AsyncEngine,
+) -> None:
+    async def insert_twice() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO notes (id, body) VALUES (1, 'a')"))
+            await connection.execute(text("INSERT INTO notes (id, body) VALUES (1, 'b')"))
+
+    with pytest.raises(IntegrityError):
+        await insert_twice()
+    with pytest.raises(OperationalError, match="no such table"):
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT * FROM missing"))
+    async with engine.connect() as connection:  # the failed transaction was rolled back
+        assert await connection.scalar(text("SELECT count(*) FROM notes")) == 0
+
+
+async def test_a_statement_is_one_trip_to_the_database_thread(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with engine.connect() as connection:
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert isinstance(driver, OneTripConnection)
+        trips = []
+        run_on_thread = driver._execute
+
+        async def counted(function: Any, *args: Any, **kwargs: Any) -> Any:
+            trips.append(function)
+            return await run_on_thread(function, *args, **kwargs)
+
+        monkeypatch.setattr(driver, "_execute", counted)
+        rows = await connection.execute(text("SELECT id, body FROM notes"))
+        assert rows.all() == []
+        assert len(trips) == 1  # stock aiosqlite: make a cursor, execute, fetch, close
+
+
+async def test_a_write_waiting_for_another_process_does_not_stop_the_event_loop(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(tick())
+    try:
+
+        async def write() -> None:
+            async with engine.begin() as connection:
+                await connection.execute(text("INSERT INTO notes (body) VALUES ('waited')"))
+
+        writing = asyncio.create_task(write())
+        await asyncio.sleep(0.3)
+        assert not writing.done()
+        assert ticks >= 10  # the loop kept running while the write waited for the lock
+        other.execute("COMMIT")
+        await asyncio.wait_for(writing, timeout=5)
+    finally:
+        ticker.cancel()
+        other.close()
+    async with engine.connect() as connection:
+        assert await connection.scalar(text("SELECT body FROM notes")) == "waited"
