@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.engine import SessionFactory, scrub_free_space
@@ -164,5 +164,8 @@ class RetentionStore:
             }
             for row_id, (channel, provider_id) in zip(new_ids(len(kept)), kept, strict=True)
         ]
-        if rows:  # one executemany, not an ORM object per id: purges delete thousands
-            await session.execute(insert(ProviderDeletion), rows)
+        if rows:  # one executemany on the table, not the ORM's bulk path: purges queue
+            # thousands, and the ORM inspects every row it is given (benchmarks: a third
+            # of a purge's time)
+            table: Table = ProviderDeletion.__table__  # type: ignore[assignment]
+            await (await session.connection()).execute(insert(table), rows)
