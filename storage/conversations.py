@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Row, Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import (
@@ -34,12 +34,20 @@ from storage.models import (
     Message,
     OutboxItem,
     new_id,
+    new_ids,
     utcnow,
 )
 
 ACTIVE = "active"
 ENDED = "ended"
 EXPIRED = "expired"
+
+# A turn (lookup, creation, the turn itself) uses the tables directly, not the ORM: its unit
+# of work and identity map were most of a message's CPU (docs/benchmarks.md).
+_CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
+_KEYS: Table = ConversationKey.__table__  # type: ignore[assignment]
+_MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+_OUTBOX: Table = OutboxItem.__table__  # type: ignore[assignment]
 
 
 class ConversationNotFound(LookupError):
@@ -112,17 +120,20 @@ class ConversationStore:
 
     async def find_active(self, channel: str, pseudonym: str) -> ConversationView | None:
         """The person's ongoing conversation on this channel, if any."""
+        columns = _CONVERSATIONS.c
         async with self._sessions() as session:
-            row = await session.scalar(
-                select(Conversation)
-                .where(
-                    Conversation.channel == channel,
-                    Conversation.pseudonym == pseudonym,
-                    Conversation.status == ACTIVE,
+            row = (
+                await session.execute(
+                    select(_CONVERSATIONS)
+                    .where(
+                        columns.channel == channel,
+                        columns.pseudonym == pseudonym,
+                        columns.status == ACTIVE,
+                    )
+                    .order_by(columns.last_activity_at.desc())
+                    .limit(1)
                 )
-                .order_by(Conversation.last_activity_at.desc())
-                .limit(1)
-            )
+            ).first()
             if row is None:
                 return None
             return self._view(row, await self._cipher(session, row.id))
@@ -142,35 +153,47 @@ class ConversationStore:
         wrapped = wrap_data_key(self._keyring, data_key, _key_aad(conversation_id))
         cipher = FieldCipher(data_key)
         now = self._clock()
-        row = Conversation(
-            id=conversation_id,
-            channel=channel,
-            pseudonym=pseudonym,
-            status=ACTIVE,
-            script=script,
-            reply_address=(
-                None
-                if reply_address is None
-                else cipher.seal_text(
-                    reply_address, field_aad("conversations", "reply_address", conversation_id)
-                )
-            ),
-            flow_state=_seal_state(cipher, conversation_id, flow_state),
-            message_count=0,
-            created_at=now,
-            last_activity_at=now,
+        sealed_address = (
+            None
+            if reply_address is None
+            else cipher.seal_text(
+                reply_address, field_aad("conversations", "reply_address", conversation_id)
+            )
         )
         async with self._sessions.begin() as session:
-            session.add(row)
-            await session.flush()  # the key row references the conversation
-            session.add(
-                ConversationKey(
+            await session.execute(
+                insert(_CONVERSATIONS).values(
+                    id=conversation_id,
+                    channel=channel,
+                    pseudonym=pseudonym,
+                    status=ACTIVE,
+                    script=script,
+                    reply_address=sealed_address,
+                    flow_state=_seal_state(cipher, conversation_id, flow_state),
+                    message_count=0,
+                    created_at=now,
+                    last_activity_at=now,
+                )
+            )
+            await session.execute(
+                insert(_KEYS).values(
                     conversation_id=conversation_id,
                     master_key_id=wrapped_key_id(wrapped),
                     wrapped_key=wrapped,
                 )
             )
-        return self._view(row, cipher)
+        return ConversationView(
+            id=conversation_id,
+            channel=channel,
+            pseudonym=pseudonym,
+            status=ACTIVE,
+            script=script,
+            flow_state=json.loads(json.dumps(flow_state)),  # as it will read back: plain JSON
+            reply_address=reply_address,
+            message_count=0,
+            created_at=now,
+            last_activity_at=now,
+        )
 
     async def get(self, conversation_id: str) -> ConversationView:
         """Load and decrypt one conversation."""
@@ -196,47 +219,71 @@ class ConversationStore:
         same transaction, so a crash cannot lose them or send them for a lost turn.
         """
         now = self._clock()
+        columns = _CONVERSATIONS.c
         async with self._sessions.begin() as session:
-            row = await session.get(Conversation, conversation_id, with_for_update=True)
+            row = (
+                await session.execute(
+                    select(columns.channel, columns.message_count)
+                    .where(columns.id == conversation_id)
+                    .with_for_update()
+                )
+            ).first()
             if row is None:
                 raise ConversationNotFound(conversation_id)
             cipher = await self._cipher(session, conversation_id)
-            for offset, message in enumerate(messages, start=1):
-                message_id = new_id()
-                session.add(
-                    Message(
-                        id=message_id,
-                        conversation_id=conversation_id,
-                        seq=row.message_count + offset,
-                        direction=message.direction,
-                        sender=message.sender,
-                        body=cipher.seal_text(
-                            message.text, field_aad("messages", "body", message_id)
-                        ),
-                        provider_message_id=message.provider_message_id,
-                        created_at=now,
-                    )
+            message_ids = new_ids(len(messages))
+            if messages:
+                await session.execute(
+                    insert(_MESSAGES),
+                    [
+                        {
+                            "id": message_id,
+                            "conversation_id": conversation_id,
+                            "seq": row.message_count + offset,
+                            "direction": message.direction,
+                            "sender": message.sender,
+                            "body": cipher.seal_text(
+                                message.text, field_aad("messages", "body", message_id)
+                            ),
+                            "provider_message_id": message.provider_message_id,
+                            "created_at": now,
+                        }
+                        for offset, (message_id, message) in enumerate(
+                            zip(message_ids, messages, strict=True), start=1
+                        )
+                    ],
                 )
-            for offset, body in enumerate(outbox, start=1):
-                item_id = new_id()
-                session.add(
-                    OutboxItem(
-                        id=item_id,
-                        conversation_id=conversation_id,
-                        channel=row.channel,
-                        seq=row.message_count + offset,
-                        body=cipher.seal_text(body, field_aad("outbox", "body", item_id)),
-                        status=PENDING,
-                        attempts=0,
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
+            if outbox:
+                await session.execute(
+                    insert(_OUTBOX),
+                    [
+                        {
+                            "id": item_id,
+                            "conversation_id": conversation_id,
+                            "channel": row.channel,
+                            "seq": row.message_count + offset,
+                            "body": cipher.seal_text(body, field_aad("outbox", "body", item_id)),
+                            "status": PENDING,
+                            "attempts": 0,
+                            "next_attempt_at": now,
+                            "created_at": now,
+                        }
+                        for offset, (item_id, body) in enumerate(
+                            zip(new_ids(len(outbox)), outbox, strict=True), start=1
+                        )
+                    ],
                 )
-            row.message_count += len(messages)
-            row.flow_state = _seal_state(cipher, conversation_id, flow_state)
-            row.status = status
-            row.last_activity_at = now
-            row.timer_due_at = timer_due_at if status == ACTIVE else None
+            await session.execute(
+                update(_CONVERSATIONS)
+                .where(columns.id == conversation_id)
+                .values(
+                    message_count=row.message_count + len(messages),
+                    flow_state=_seal_state(cipher, conversation_id, flow_state),
+                    status=status,
+                    last_activity_at=now,
+                    timer_due_at=timer_due_at if status == ACTIVE else None,
+                )
+            )
 
     async def close(self, conversation_id: str, status: str) -> None:
         """End an active conversation without a turn (it expired)."""
@@ -388,13 +435,14 @@ class ConversationStore:
             return int(await session.scalar(query) or 0)
 
     async def _cipher(self, session: AsyncSession, conversation_id: str) -> FieldCipher:
-        key_row = await session.get(ConversationKey, conversation_id)
-        if key_row is None:
+        wrapped = await session.scalar(
+            select(_KEYS.c.wrapped_key).where(_KEYS.c.conversation_id == conversation_id)
+        )
+        if wrapped is None:
             raise ConversationKeyDestroyed(conversation_id)
-        data_key = unwrap_data_key(self._keyring, key_row.wrapped_key, _key_aad(conversation_id))
-        return FieldCipher(data_key)
+        return FieldCipher(unwrap_data_key(self._keyring, wrapped, _key_aad(conversation_id)))
 
-    def _view(self, row: Conversation, cipher: FieldCipher) -> ConversationView:
+    def _view(self, row: Conversation | Row[Any], cipher: FieldCipher) -> ConversationView:
         reply_address = (
             None
             if row.reply_address is None
