@@ -159,7 +159,7 @@ async def throughput(name: str, url: str, messages: int, workers: int) -> float:
         await post_all(http, url, batch[:200], workers)  # warm up
         started = time.perf_counter()
         await post_all(http, url, batch[200:], workers)
-        if name.startswith("porchlight"):  # answered is not done: wait for every stored turn
+        if name.startswith("porchlight"):  # answered is not done: wait until all are stored
             while await stored_conversations(http, url) < messages:  # noqa: ASYNC110
                 # Another process's state: polling is the only way. Each /metrics answer costs
                 # the server seven queries, so not too often (a 0.02 s poll took a share of
