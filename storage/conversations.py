@@ -231,7 +231,6 @@ class ConversationStore:
             if row is None:
                 raise ConversationNotFound(conversation_id)
             cipher = await self._cipher(session, conversation_id)
-            message_ids = new_ids(len(messages))
             if messages:
                 await session.execute(
                     insert(_MESSAGES),
@@ -249,7 +248,7 @@ class ConversationStore:
                             "created_at": now,
                         }
                         for offset, (message_id, message) in enumerate(
-                            zip(message_ids, messages, strict=True), start=1
+                            zip(new_ids(len(messages)), messages, strict=True), start=1
                         )
                     ],
                 )
