@@ -434,12 +434,7 @@ class ConversationStore:
             return int(await session.scalar(query) or 0)
 
     async def _cipher(self, session: AsyncSession, conversation_id: str) -> FieldCipher:
-        wrapped = await session.scalar(
-            select(_KEYS.c.wrapped_key).where(_KEYS.c.conversation_id == conversation_id)
-        )
-        if wrapped is None:
-            raise ConversationKeyDestroyed(conversation_id)
-        return FieldCipher(unwrap_data_key(self._keyring, wrapped, _key_aad(conversation_id)))
+        return await conversation_cipher(session, self._keyring, conversation_id)
 
     def _view(self, row: Conversation | Row[Any], cipher: FieldCipher) -> ConversationView:
         reply_address = (
@@ -470,10 +465,12 @@ async def conversation_cipher(
     session: AsyncSession, keyring: KeyRing, conversation_id: str
 ) -> FieldCipher:
     """The conversation's cipher, for stores whose rows are sealed under its key."""
-    key_row = await session.get(ConversationKey, conversation_id)
-    if key_row is None:
+    wrapped = await session.scalar(
+        select(_KEYS.c.wrapped_key).where(_KEYS.c.conversation_id == conversation_id)
+    )
+    if wrapped is None:
         raise ConversationKeyDestroyed(conversation_id)
-    return FieldCipher(unwrap_data_key(keyring, key_row.wrapped_key, _key_aad(conversation_id)))
+    return FieldCipher(unwrap_data_key(keyring, wrapped, _key_aad(conversation_id)))
 
 
 def _key_aad(conversation_id: str) -> bytes:
