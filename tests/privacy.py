@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import tempfile
 import time
 from collections.abc import Iterable
@@ -46,16 +47,20 @@ def files_written_since(started: float, *roots: Path) -> list[Path]:
     """Files under ``roots`` (and the system temp directory) changed since ``started``."""
     found = []
     for root in (*roots, Path(tempfile.gettempdir())):
-        for path in root.rglob("*"):
-            try:
-                if (
-                    path.is_file()
-                    and path.stat().st_mtime >= started
-                    and path.stat().st_size <= MAX_SCANNED_BYTES
-                ):
-                    found.append(path)
-            except OSError:
-                continue  # vanished or unreadable meanwhile: another process's file
+        # os.walk, not rglob: a directory another process removes mid-walk (a browser's
+        # temporary profile) is skipped instead of ending the walk with an error.
+        for directory, _subdirectories, names in os.walk(root):
+            for name in names:
+                path = Path(directory, name)
+                try:
+                    if (
+                        path.is_file()
+                        and path.stat().st_mtime >= started
+                        and path.stat().st_size <= MAX_SCANNED_BYTES
+                    ):
+                        found.append(path)
+                except OSError:
+                    continue  # vanished or unreadable meanwhile: another process's file
     return found
 
 
