@@ -7,7 +7,7 @@ import hmac
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, delete, insert
 from sqlalchemy.exc import IntegrityError
 
 from crypto import KeyRing
@@ -29,8 +29,7 @@ class InboundLedger:
 
     async def first_time(self, channel: str, provider_id: str) -> bool:
         """Record the id; False if it was already recorded (a redelivery)."""
-        message = f"{channel}\x00{provider_id}".encode()
-        digest = hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        digest = self._digest(channel, provider_id)
         try:
             async with self._sessions.begin() as session:  # a plain insert: no ORM per message
                 await session.execute(
@@ -39,3 +38,14 @@ class InboundLedger:
         except IntegrityError:
             return False
         return True
+
+    async def forget(self, channel: str, provider_id: str) -> None:
+        """Unrecord the id of a message that could not be handled, so a redelivery is."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                delete(_LEDGER).where(_LEDGER.c.digest == self._digest(channel, provider_id))
+            )
+
+    def _digest(self, channel: str, provider_id: str) -> str:
+        message = f"{channel}\x00{provider_id}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()

@@ -3,6 +3,7 @@ import logging
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from channels import outbox as outbox_worker
 from channels.twilio import routes as twilio_routes
@@ -87,6 +88,28 @@ async def test_the_same_message_sid_twice_is_processed_once(twilio_rig: TwilioRi
     (conversation_id,) = await twilio_rig.app[SERVICES].conversations.ids()
     messages = await twilio_rig.app[SERVICES].conversations.messages(conversation_id)
     assert [m.text for m in messages if m.sender == "person"] == ["hello"]
+
+
+async def test_a_message_whose_turn_failed_is_handled_when_twilio_redelivers_it(
+    twilio_rig: TwilioRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = twilio_rig.app[SERVICES].conversation_service
+    original = service.handle
+    failures = [OperationalError("INSERT", {}, Exception("database is locked"))]
+
+    async def fails_once(message: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await original(message)
+
+    monkeypatch.setattr(service, "handle", fails_once)
+    params = twilio_rig.inbound("hello", sid="SM" + "e" * 32)
+    assert (await twilio_rig.post(params)).status == 500, "Twilio must see the failure"
+    assert await twilio_rig.app[SERVICES].conversations.count() == 0
+
+    assert (await twilio_rig.post(params)).status == 200, "the redelivery is not ignored"
+    await eventually(lambda: sent_count(twilio_rig), 3)
+    assert bodies(twilio_rig) == GREETING
 
 
 async def test_stop_wipes_the_conversation_and_nothing_more_is_sent(
