@@ -206,8 +206,9 @@ class ConversationService:
         if Effect.WIPE in result.effects:
             return await self._wipe(pseudonym, message, conversation)
 
-        if conversation is None:
-            conversation = await self._store.start_conversation(
+        stored = conversation is not None
+        if conversation is None:  # stored with its first turn, by _record
+            conversation = self._store.draft(
                 channel=message.channel,
                 pseudonym=pseudonym,
                 reply_address=message.address,
@@ -219,7 +220,7 @@ class ConversationService:
         if message.kind is not InboundKind.START or message.provider_message_id:
             kept = RECEIPT_PLACEHOLDER if result.secret_inbound else message.text
             said.append(NewMessage("in", "person", kept, message.provider_message_id))
-        return await self._record(conversation, script, result, said)
+        return await self._record(conversation, script, result, said, stored=stored)
 
     async def fire_due_timers(self, limit: int = 100) -> list[TimerDelivery]:
         """Wake conversations whose wait timed out or whose session expired."""
@@ -398,11 +399,19 @@ class ConversationService:
         script: Script,
         result: StepResult,
         said: list[NewMessage],
+        *,
+        stored: bool = True,
     ) -> TurnOutcome:
+        """Store the turn; ``stored`` False: ``conversation`` is a draft, stored with it."""
         language = result.state.language or script.base_language
         ticket = None
         if Effect.HANDOFF in result.effects:
             priority = _priority(result)
+            if not stored:  # the queue refers to the conversation: store it first
+                await self._store.start_with_turn(
+                    conversation, flow_state=conversation.flow_state, status=ACTIVE, messages=()
+                )
+                stored = True
             if self._handoffs is not None:
                 ticket = await self._handoffs.requested(conversation, priority)
             if ticket is None:
@@ -424,16 +433,25 @@ class ConversationService:
         else:
             status = ACTIVE
         queued = conversation.channel in self._outbox_channels
-        await self._store.record_turn(
-            conversation.id,
-            flow_state=result.state.to_dict(),
-            status=status,
-            messages=turn,
-            timer_due_at=result.state.next_timer(),
-            outbox=[OutboundMessage(r.text, r.options).to_json() for r in replies]
-            if queued
-            else (),
-        )
+        outbox = [OutboundMessage(r.text, r.options).to_json() for r in replies] if queued else []
+        if stored:
+            await self._store.record_turn(
+                conversation.id,
+                flow_state=result.state.to_dict(),
+                status=status,
+                messages=turn,
+                timer_due_at=result.state.next_timer(),
+                outbox=outbox,
+            )
+        else:
+            await self._store.start_with_turn(
+                conversation,
+                flow_state=result.state.to_dict(),
+                status=status,
+                messages=turn,
+                timer_due_at=result.state.next_timer(),
+                outbox=outbox,
+            )
         if status != ACTIVE and conversation.status == ACTIVE:
             await self._count(
                 conversation,

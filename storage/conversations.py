@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, delete, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import (
@@ -48,6 +48,36 @@ _CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
 _KEYS: Table = ConversationKey.__table__  # type: ignore[assignment]
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 _OUTBOX: Table = OutboxItem.__table__  # type: ignore[assignment]
+
+# The turn's statements are built once, with bound parameters: SQLAlchemy then finds each
+# one's compiled form by a key it remembers, instead of walking a fresh statement and its
+# values on every message (docs/benchmarks.md).
+_ACTIVE_WITH_KEY = (
+    select(_CONVERSATIONS, _KEYS.c.wrapped_key)  # and its key: one statement
+    .outerjoin(_KEYS, _KEYS.c.conversation_id == _CONVERSATIONS.c.id)
+    .where(
+        _CONVERSATIONS.c.channel == bindparam("channel"),
+        _CONVERSATIONS.c.pseudonym == bindparam("pseudonym"),
+        _CONVERSATIONS.c.status == ACTIVE,
+    )
+    .order_by(_CONVERSATIONS.c.last_activity_at.desc())
+    .limit(1)
+)
+_TURN_ROW = (
+    select(_CONVERSATIONS.c.channel, _CONVERSATIONS.c.message_count, _KEYS.c.wrapped_key)
+    .outerjoin(_KEYS, _KEYS.c.conversation_id == _CONVERSATIONS.c.id)
+    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+    .with_for_update(of=_CONVERSATIONS)
+)
+# The columns to set are the parameters' names; the row is picked by "turn_of".
+_UPDATE_TURN = update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("turn_of"))
+_INSERT_CONVERSATION = insert(_CONVERSATIONS)
+_INSERT_KEY = insert(_KEYS)
+_INSERT_MESSAGES = insert(_MESSAGES)
+_INSERT_OUTBOX = insert(_OUTBOX)
+_WRAPPED_KEY = select(_KEYS.c.wrapped_key).where(
+    _KEYS.c.conversation_id == bindparam("conversation_id")
+)
 
 
 class ConversationNotFound(LookupError):
@@ -120,25 +150,16 @@ class ConversationStore:
 
     async def find_active(self, channel: str, pseudonym: str) -> ConversationView | None:
         """The person's ongoing conversation on this channel, if any."""
-        columns = _CONVERSATIONS.c
         async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(_CONVERSATIONS)
-                    .where(
-                        columns.channel == channel,
-                        columns.pseudonym == pseudonym,
-                        columns.status == ACTIVE,
-                    )
-                    .order_by(columns.last_activity_at.desc())
-                    .limit(1)
-                )
-            ).first()
-            if row is None:
-                return None
-            return self._view(row, await self._cipher(session, row.id))
+            found = await session.execute(
+                _ACTIVE_WITH_KEY, {"channel": channel, "pseudonym": pseudonym}
+            )
+            row = found.first()
+        if row is None:
+            return None
+        return self._view(row, _unwrapped(self._keyring, row.id, row.wrapped_key))
 
-    async def start_conversation(
+    def draft(
         self,
         *,
         channel: str,
@@ -147,43 +168,14 @@ class ConversationStore:
         script: str,
         flow_state: dict[str, Any],
     ) -> ConversationView:
-        """Create a conversation with a fresh data key, wrapped by the current master key."""
-        conversation_id = new_id()
-        data_key = new_data_key()
-        wrapped = wrap_data_key(self._keyring, data_key, _key_aad(conversation_id))
-        cipher = FieldCipher(data_key)
+        """A new conversation, not stored yet: :meth:`start_with_turn` stores it.
+
+        A person's first message then costs one transaction, not two, and a first turn
+        that fails leaves no conversation behind for the provider's redelivery to find.
+        """
         now = self._clock()
-        sealed_address = (
-            None
-            if reply_address is None
-            else cipher.seal_text(
-                reply_address, field_aad("conversations", "reply_address", conversation_id)
-            )
-        )
-        async with self._sessions.begin() as session:
-            await session.execute(
-                insert(_CONVERSATIONS).values(
-                    id=conversation_id,
-                    channel=channel,
-                    pseudonym=pseudonym,
-                    status=ACTIVE,
-                    script=script,
-                    reply_address=sealed_address,
-                    flow_state=_seal_state(cipher, conversation_id, flow_state),
-                    message_count=0,
-                    created_at=now,
-                    last_activity_at=now,
-                )
-            )
-            await session.execute(
-                insert(_KEYS).values(
-                    conversation_id=conversation_id,
-                    master_key_id=wrapped_key_id(wrapped),
-                    wrapped_key=wrapped,
-                )
-            )
         return ConversationView(
-            id=conversation_id,
+            id=new_id(),
             channel=channel,
             pseudonym=pseudonym,
             status=ACTIVE,
@@ -194,6 +186,79 @@ class ConversationStore:
             created_at=now,
             last_activity_at=now,
         )
+
+    async def start_conversation(
+        self,
+        *,
+        channel: str,
+        pseudonym: str,
+        reply_address: str | None,
+        script: str,
+        flow_state: dict[str, Any],
+    ) -> ConversationView:
+        """Create a conversation with no messages yet (see :meth:`start_with_turn`)."""
+        draft = self.draft(
+            channel=channel,
+            pseudonym=pseudonym,
+            reply_address=reply_address,
+            script=script,
+            flow_state=flow_state,
+        )
+        await self.start_with_turn(draft, flow_state=flow_state, status=ACTIVE, messages=())
+        return draft
+
+    async def start_with_turn(
+        self,
+        draft: ConversationView,
+        *,
+        flow_state: dict[str, Any],
+        status: str,
+        messages: Sequence[NewMessage],
+        timer_due_at: datetime | None = None,
+        outbox: Sequence[str] = (),
+    ) -> None:
+        """Store a :meth:`draft` and its first turn (as :meth:`record_turn`) in one transaction.
+
+        The conversation gets a fresh data key, wrapped by the current master key.
+        """
+        conversation_id = draft.id
+        data_key = new_data_key()
+        wrapped = wrap_data_key(self._keyring, data_key, _key_aad(conversation_id))
+        cipher = FieldCipher(data_key)
+        now = self._clock()
+        sealed_address = (
+            None
+            if draft.reply_address is None
+            else cipher.seal_text(
+                draft.reply_address, field_aad("conversations", "reply_address", conversation_id)
+            )
+        )
+        async with self._sessions.begin() as session:
+            await session.execute(
+                _INSERT_CONVERSATION,
+                {
+                    "id": conversation_id,
+                    "channel": draft.channel,
+                    "pseudonym": draft.pseudonym,
+                    "status": status,
+                    "script": draft.script,
+                    "reply_address": sealed_address,
+                    "flow_state": _seal_state(cipher, conversation_id, flow_state),
+                    "message_count": len(messages),
+                    "created_at": draft.created_at,
+                    "last_activity_at": now,
+                    "timer_due_at": timer_due_at if status == ACTIVE else None,
+                },
+            )
+            await session.execute(
+                _INSERT_KEY,
+                {
+                    "conversation_id": conversation_id,
+                    "master_key_id": wrapped_key_id(wrapped),
+                    "wrapped_key": wrapped,
+                },
+            )
+            await _append(session, cipher, conversation_id, draft.channel, 0, messages, outbox, now)
 
     async def get(self, conversation_id: str) -> ConversationView:
         """Load and decrypt one conversation."""
@@ -219,69 +284,32 @@ class ConversationStore:
         same transaction, so a crash cannot lose them or send them for a lost turn.
         """
         now = self._clock()
-        columns = _CONVERSATIONS.c
         async with self._sessions.begin() as session:
-            row = (
-                await session.execute(
-                    select(columns.channel, columns.message_count)
-                    .where(columns.id == conversation_id)
-                    .with_for_update()
-                )
-            ).first()
+            found = await session.execute(_TURN_ROW, {"conversation_id": conversation_id})
+            row = found.first()
             if row is None:
                 raise ConversationNotFound(conversation_id)
-            cipher = await self._cipher(session, conversation_id)
-            if messages:
-                await session.execute(
-                    insert(_MESSAGES),
-                    [
-                        {
-                            "id": message_id,
-                            "conversation_id": conversation_id,
-                            "seq": row.message_count + offset,
-                            "direction": message.direction,
-                            "sender": message.sender,
-                            "body": cipher.seal_text(
-                                message.text, field_aad("messages", "body", message_id)
-                            ),
-                            "provider_message_id": message.provider_message_id,
-                            "created_at": now,
-                        }
-                        for offset, (message_id, message) in enumerate(
-                            zip(new_ids(len(messages)), messages, strict=True), start=1
-                        )
-                    ],
-                )
-            if outbox:
-                await session.execute(
-                    insert(_OUTBOX),
-                    [
-                        {
-                            "id": item_id,
-                            "conversation_id": conversation_id,
-                            "channel": row.channel,
-                            "seq": row.message_count + offset,
-                            "body": cipher.seal_text(body, field_aad("outbox", "body", item_id)),
-                            "status": PENDING,
-                            "attempts": 0,
-                            "next_attempt_at": now,
-                            "created_at": now,
-                        }
-                        for offset, (item_id, body) in enumerate(
-                            zip(new_ids(len(outbox)), outbox, strict=True), start=1
-                        )
-                    ],
-                )
+            cipher = _unwrapped(self._keyring, conversation_id, row.wrapped_key)
+            await _append(
+                session,
+                cipher,
+                conversation_id,
+                row.channel,
+                row.message_count,
+                messages,
+                outbox,
+                now,
+            )
             await session.execute(
-                update(_CONVERSATIONS)
-                .where(columns.id == conversation_id)
-                .values(
-                    message_count=row.message_count + len(messages),
-                    flow_state=_seal_state(cipher, conversation_id, flow_state),
-                    status=status,
-                    last_activity_at=now,
-                    timer_due_at=timer_due_at if status == ACTIVE else None,
-                )
+                _UPDATE_TURN,
+                {
+                    "turn_of": conversation_id,
+                    "message_count": row.message_count + len(messages),
+                    "flow_state": _seal_state(cipher, conversation_id, flow_state),
+                    "status": status,
+                    "last_activity_at": now,
+                    "timer_due_at": timer_due_at if status == ACTIVE else None,
+                },
             )
 
     async def close(self, conversation_id: str, status: str) -> None:
@@ -465,12 +493,69 @@ async def conversation_cipher(
     session: AsyncSession, keyring: KeyRing, conversation_id: str
 ) -> FieldCipher:
     """The conversation's cipher, for stores whose rows are sealed under its key."""
-    wrapped = await session.scalar(
-        select(_KEYS.c.wrapped_key).where(_KEYS.c.conversation_id == conversation_id)
-    )
+    wrapped = await session.scalar(_WRAPPED_KEY, {"conversation_id": conversation_id})
+    return _unwrapped(keyring, conversation_id, wrapped)
+
+
+def _unwrapped(keyring: KeyRing, conversation_id: str, wrapped: bytes | None) -> FieldCipher:
+    """The cipher of a wrapped data key read from the database (None: it was destroyed)."""
     if wrapped is None:
         raise ConversationKeyDestroyed(conversation_id)
     return FieldCipher(unwrap_data_key(keyring, wrapped, _key_aad(conversation_id)))
+
+
+async def _append(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    conversation_id: str,
+    channel: str,
+    count_before: int,
+    messages: Sequence[NewMessage],
+    outbox: Sequence[str],
+    now: datetime,
+) -> None:
+    """Insert a turn's messages and outbox rows, numbered on from ``count_before``."""
+    if messages:
+        await session.execute(
+            _INSERT_MESSAGES,
+            [
+                {
+                    "id": message_id,
+                    "conversation_id": conversation_id,
+                    "seq": count_before + offset,
+                    "direction": message.direction,
+                    "sender": message.sender,
+                    "body": cipher.seal_text(
+                        message.text, field_aad("messages", "body", message_id)
+                    ),
+                    "provider_message_id": message.provider_message_id,
+                    "created_at": now,
+                }
+                for offset, (message_id, message) in enumerate(
+                    zip(new_ids(len(messages)), messages, strict=True), start=1
+                )
+            ],
+        )
+    if outbox:
+        await session.execute(
+            _INSERT_OUTBOX,
+            [
+                {
+                    "id": item_id,
+                    "conversation_id": conversation_id,
+                    "channel": channel,
+                    "seq": count_before + offset,
+                    "body": cipher.seal_text(body, field_aad("outbox", "body", item_id)),
+                    "status": PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for offset, (item_id, body) in enumerate(
+                    zip(new_ids(len(outbox)), outbox, strict=True), start=1
+                )
+            ],
+        )
 
 
 def _key_aad(conversation_id: str) -> bytes:

@@ -15,6 +15,7 @@ from storage.engine import SessionFactory
 from storage.models import ProcessedInbound, utcnow
 
 _LEDGER: Table = ProcessedInbound.__table__  # type: ignore[assignment]
+_RECORD = insert(_LEDGER)  # built once: see storage/conversations.py
 
 
 class InboundLedger:
@@ -32,9 +33,7 @@ class InboundLedger:
         digest = self._digest(channel, provider_id)
         try:
             async with self._sessions.begin() as session:  # a plain insert: no ORM per message
-                await session.execute(
-                    insert(_LEDGER).values(digest=digest, received_at=self._clock())
-                )
+                await session.execute(_RECORD, {"digest": digest, "received_at": self._clock()})
         except IntegrityError:
             return False
         return True
