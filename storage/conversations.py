@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from crypto import (
     FieldCipher,
@@ -26,7 +26,7 @@ from crypto import (
     wrapped_key_id,
 )
 from crypto.cipher import field_aad
-from storage.engine import SessionFactory, scrub_free_space
+from storage.engine import SessionFactory, engine_of, scrub_free_space
 from storage.models import (
     PENDING,
     Conversation,
@@ -145,13 +145,14 @@ class ConversationStore:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
+        self._engine = engine_of(sessions)  # for a person's turn (see engine_of)
         self._keyring = keyring
         self._clock = clock
 
     async def find_active(self, channel: str, pseudonym: str) -> ConversationView | None:
         """The person's ongoing conversation on this channel, if any."""
-        async with self._sessions() as session:
-            found = await session.execute(
+        async with self._engine.connect() as connection:
+            found = await connection.execute(
                 _ACTIVE_WITH_KEY, {"channel": channel, "pseudonym": pseudonym}
             )
             row = found.first()
@@ -233,8 +234,8 @@ class ConversationStore:
                 draft.reply_address, field_aad("conversations", "reply_address", conversation_id)
             )
         )
-        async with self._sessions.begin() as session:
-            await session.execute(
+        async with self._engine.begin() as connection:
+            await connection.execute(
                 _INSERT_CONVERSATION,
                 {
                     "id": conversation_id,
@@ -250,7 +251,7 @@ class ConversationStore:
                     "timer_due_at": timer_due_at if status == ACTIVE else None,
                 },
             )
-            await session.execute(
+            await connection.execute(
                 _INSERT_KEY,
                 {
                     "conversation_id": conversation_id,
@@ -258,7 +259,9 @@ class ConversationStore:
                     "wrapped_key": wrapped,
                 },
             )
-            await _append(session, cipher, conversation_id, draft.channel, 0, messages, outbox, now)
+            await _append(
+                connection, cipher, conversation_id, draft.channel, 0, messages, outbox, now
+            )
 
     async def get(self, conversation_id: str) -> ConversationView:
         """Load and decrypt one conversation."""
@@ -284,14 +287,14 @@ class ConversationStore:
         same transaction, so a crash cannot lose them or send them for a lost turn.
         """
         now = self._clock()
-        async with self._sessions.begin() as session:
-            found = await session.execute(_TURN_ROW, {"conversation_id": conversation_id})
+        async with self._engine.begin() as connection:
+            found = await connection.execute(_TURN_ROW, {"conversation_id": conversation_id})
             row = found.first()
             if row is None:
                 raise ConversationNotFound(conversation_id)
             cipher = _unwrapped(self._keyring, conversation_id, row.wrapped_key)
             await _append(
-                session,
+                connection,
                 cipher,
                 conversation_id,
                 row.channel,
@@ -300,7 +303,7 @@ class ConversationStore:
                 outbox,
                 now,
             )
-            await session.execute(
+            await connection.execute(
                 _UPDATE_TURN,
                 {
                     "turn_of": conversation_id,
@@ -505,7 +508,7 @@ def _unwrapped(keyring: KeyRing, conversation_id: str, wrapped: bytes | None) ->
 
 
 async def _append(
-    session: AsyncSession,
+    connection: AsyncConnection,
     cipher: FieldCipher,
     conversation_id: str,
     channel: str,
@@ -516,7 +519,7 @@ async def _append(
 ) -> None:
     """Insert a turn's messages and outbox rows, numbered on from ``count_before``."""
     if messages:
-        await session.execute(
+        await connection.execute(
             _INSERT_MESSAGES,
             [
                 {
@@ -537,7 +540,7 @@ async def _append(
             ],
         )
     if outbox:
-        await session.execute(
+        await connection.execute(
             _INSERT_OUTBOX,
             [
                 {

@@ -89,6 +89,19 @@ def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def engine_of(sessions: SessionFactory) -> AsyncEngine:
+    """The engine behind a session factory.
+
+    A person's turn runs on a plain connection, not a Session: Core statements need no unit
+    of work, and the Session's own bookkeeping was a tenth of a message's CPU
+    (docs/benchmarks.md).
+    """
+    bind = sessions.kw["bind"]
+    if not isinstance(bind, AsyncEngine):
+        raise TypeError("the session factory is not bound to an async engine")
+    return bind
+
+
 async def database_reachable(sessions: SessionFactory) -> bool:
     """Whether a trivial query succeeds: what the health check reports."""
     try:
@@ -123,6 +136,7 @@ __all__ = [
     "create_engine",
     "create_session_factory",
     "database_reachable",
+    "engine_of",
     "is_sqlite",
     "scrub_free_space",
     "sqlite_files",

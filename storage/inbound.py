@@ -11,7 +11,7 @@ from sqlalchemy import Table, delete, insert
 from sqlalchemy.exc import IntegrityError
 
 from crypto import KeyRing
-from storage.engine import SessionFactory
+from storage.engine import SessionFactory, engine_of
 from storage.models import ProcessedInbound, utcnow
 
 _LEDGER: Table = ProcessedInbound.__table__  # type: ignore[assignment]
@@ -24,7 +24,7 @@ class InboundLedger:
     def __init__(
         self, sessions: SessionFactory, keyring: KeyRing, clock: Callable[[], datetime] = utcnow
     ) -> None:
-        self._sessions = sessions
+        self._engine = engine_of(sessions)  # a plain connection: see engine_of
         self._key = keyring.derive("inbound-ledger/v1")
         self._clock = clock
 
@@ -32,16 +32,16 @@ class InboundLedger:
         """Record the id; False if it was already recorded (a redelivery)."""
         digest = self._digest(channel, provider_id)
         try:
-            async with self._sessions.begin() as session:  # a plain insert: no ORM per message
-                await session.execute(_RECORD, {"digest": digest, "received_at": self._clock()})
+            async with self._engine.begin() as connection:
+                await connection.execute(_RECORD, {"digest": digest, "received_at": self._clock()})
         except IntegrityError:
             return False
         return True
 
     async def forget(self, channel: str, provider_id: str) -> None:
         """Unrecord the id of a message that could not be handled, so a redelivery is."""
-        async with self._sessions.begin() as session:
-            await session.execute(
+        async with self._engine.begin() as connection:
+            await connection.execute(
                 delete(_LEDGER).where(_LEDGER.c.digest == self._digest(channel, provider_id))
             )
 

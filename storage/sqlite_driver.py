@@ -114,6 +114,11 @@ class OneTripConnection(aiosqlite.Connection):
         """A cursor made here, not on the thread (aiosqlite's own costs a trip)."""
         return OneTripCursor(self)
 
+    async def rollback(self) -> None:
+        """Roll back, with no trip when nothing is open (a read ends with a rollback)."""
+        if self._conn.in_transaction:
+            await super().rollback()
+
 
 def async_creator(database_url: str) -> Any:
     """The ``async_creator`` for SQLAlchemy's aiosqlite dialect, for this database URL.

@@ -75,6 +75,15 @@ async def test_a_statement_is_one_trip_to_the_database_thread(
         rows = await connection.execute(text("SELECT id, body FROM notes"))
         assert rows.all() == []
         assert len(trips) == 1  # stock aiosqlite: make a cursor, execute, fetch, close
+    # Closing rolls back, which after a read has nothing to undo: no trip for it.
+    assert len(trips) == 1
+
+
+async def test_a_rollback_still_undoes_a_write(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("INSERT INTO notes (body) VALUES ('kept?')"))
+        await connection.rollback()
+        assert await connection.scalar(text("SELECT count(*) FROM notes")) == 0
 
 
 async def test_a_write_waiting_for_another_process_does_not_stop_the_event_loop(
