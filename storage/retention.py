@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import and_, delete, insert, literal, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.engine import SessionFactory, scrub_free_space
@@ -35,12 +35,16 @@ from storage.models import (
     OutboxItem,
     ProcessedInbound,
     ProviderDeletion,
+    RandomId,
     Report,
-    new_ids,
+    UTCDateTime,
     utcnow,
 )
 
-BATCH = 500
+# Conversations per transaction. Fewer, larger batches purge faster (500: 0.30x the bare
+# delete, 2,000: about 0.47x; docs/benchmarks.md); on SQLite a batch holds the write lock
+# for about 0.2 s, which a person's turn waits out.
+BATCH = 2000
 PROVIDER_COPY_CHANNELS = frozenset({"sms", "whatsapp"})
 
 
@@ -125,47 +129,33 @@ class RetentionStore:
             await session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
 
     async def _queue_provider_deletions(self, session: AsyncSession, ids: list[str]) -> None:
-        kept_by_provider = select(Conversation.id).where(
+        """Queue a deletion for every provider id of these conversations, in one statement.
+
+        The database copies the ids from the messages and outbox rows itself (INSERT ...
+        SELECT): a purge queues thousands, and carrying each one through Python and back
+        was half of a purge's time (docs/benchmarks.md).
+        """
+        kept_by_provider = and_(
             Conversation.id.in_(ids), Conversation.channel.in_(self._copy_channels)
         )
-        pairs = {
-            *(
-                tuple(row)
-                for row in await session.execute(
-                    select(Conversation.channel, Message.provider_message_id)
-                    .join(Message, Message.conversation_id == Conversation.id)
-                    .where(
-                        Conversation.id.in_(kept_by_provider),
-                        Message.provider_message_id.is_not(None),
-                    )
-                )
-            ),
-            *(
-                tuple(row)
-                for row in await session.execute(
-                    select(Conversation.channel, OutboxItem.provider_id)
-                    .join(OutboxItem, OutboxItem.conversation_id == Conversation.id)
-                    .where(
-                        Conversation.id.in_(kept_by_provider), OutboxItem.provider_id.is_not(None)
-                    )
-                )
-            ),
-        }
-        now = self._clock()
-        kept = sorted((channel, sid) for channel, sid in pairs if sid is not None)
-        rows = [
-            {
-                "id": row_id,
-                "channel": channel,
-                "provider_id": provider_id,
-                "status": PENDING,
-                "attempts": 0,
-                "next_attempt_at": now,
-            }
-            for row_id, (channel, provider_id) in zip(new_ids(len(kept)), kept, strict=True)
-        ]
-        if rows:  # one executemany on the table, not the ORM's bulk path: purges queue
-            # thousands, and the ORM inspects every row it is given (benchmarks: a third
-            # of a purge's time)
-            table: Table = ProviderDeletion.__table__  # type: ignore[assignment]
-            await (await session.connection()).execute(insert(table), rows)
+        provider_ids = union(  # union, not union all: each id once
+            select(Conversation.channel, Message.provider_message_id.label("provider_id"))
+            .join(Message, Message.conversation_id == Conversation.id)
+            .where(kept_by_provider, Message.provider_message_id.is_not(None)),
+            select(Conversation.channel, OutboxItem.provider_id.label("provider_id"))
+            .join(OutboxItem, OutboxItem.conversation_id == Conversation.id)
+            .where(kept_by_provider, OutboxItem.provider_id.is_not(None)),
+        ).subquery()
+        await session.execute(
+            insert(ProviderDeletion).from_select(
+                ["id", "channel", "provider_id", "status", "attempts", "next_attempt_at"],
+                select(
+                    RandomId(),
+                    provider_ids.c.channel,
+                    provider_ids.c.provider_id,
+                    literal(PENDING),
+                    literal(0),
+                    literal(self._clock(), UTCDateTime),
+                ),
+            )
+        )

@@ -13,7 +13,7 @@ from storage.conversations import ACTIVE, ConversationStore, NewMessage
 from storage.engine import SessionFactory, sqlite_files
 from storage.handoffs import LEFT, HandoffStore
 from storage.inbound import InboundLedger
-from storage.outbox import DeletionQueue
+from storage.outbox import DeletionQueue, OutboxStore
 from storage.reports import ReportStore
 from storage.retention import RetentionStore
 from storage.users import UserStore
@@ -145,3 +145,39 @@ async def test_purging_sms_conversations_asks_twilio_to_delete_its_copies(
     deletions = DeletionQueue(sessions, clock=clock)
     jobs = await deletions.claim_due()
     assert [(job.channel, job.provider_id) for job in jobs] == [("sms", "SMa1")]
+
+
+async def test_a_purge_queues_both_sides_copies_each_once_under_fresh_ids(
+    sessions: SessionFactory, keyring: KeyRing
+) -> None:
+    clock = FakeClock()
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    outbox = OutboxStore(sessions, keyring, clock=clock)
+    for number in range(3):
+        view = await conversations.start_conversation(
+            channel="whatsapp", pseudonym=f"{number}" * 64, reply_address="x", script="default",
+            flow_state={},
+        )  # fmt: skip
+        await conversations.record_turn(
+            view.id,
+            flow_state={},
+            status=ACTIVE,
+            # Twilio gave the person's two messages one id: one deletion is enough.
+            messages=[
+                NewMessage("in", "person", "hello", f"SMin{number}"),
+                NewMessage("in", "person", "again", f"SMin{number}"),
+            ],
+            outbox=['{"text": "hi"}'],
+        )
+        (reply,) = await outbox.due()
+        assert await outbox.start_sending(reply.id)
+        await outbox.mark_sent(reply.id, f"SMout{number}")
+    clock.advance(days=91)
+    await RetentionStore(sessions, clock=clock).purge(KEEP)
+
+    jobs = await DeletionQueue(sessions, clock=clock).claim_due()
+    assert sorted((job.channel, job.provider_id) for job in jobs) == [
+        ("whatsapp", f"SM{side}{number}") for side in ("in", "out") for number in range(3)
+    ]
+    assert len({job.id for job in jobs}) == 6
+    assert all(len(job.id) == 32 and int(job.id, 16) >= 0 for job in jobs)
