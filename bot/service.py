@@ -46,6 +46,7 @@ from storage.conversations import (
     ConversationView,
     NewMessage,
 )
+from storage.inbound import AlreadyHandled, InboundLedger
 from storage.models import utcnow
 from storage.outbox import DeletionQueue
 from storage.reports import ReportStore
@@ -58,6 +59,11 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # "since the beginning", for provider 
 # Where a waiting person is told their place in line. On SMS and WhatsApp the handoff node's
 # own message is the only holding message: a phone is not filled with updates.
 QUEUE_UPDATE_CHANNELS = frozenset({"webchat", "telegram"})
+
+
+def _ignored(message: InboundMessage) -> TurnOutcome:
+    logger.info("%s: a redelivered message was ignored", message.channel)
+    return TurnOutcome(conversation_id=None)
 
 
 class PersonUnavailable(Exception):
@@ -153,8 +159,11 @@ class ConversationService:
         clock: Callable[[], datetime] = utcnow,
         receipt_attempts: AttemptLimiter | None = None,
         statistics: StatisticsStore | None = None,
+        ledger: InboundLedger | None = None,
     ) -> None:
         self._store = store
+        # Names providers' deliveries, so a redelivered message is handled once.
+        self._ledger = ledger
         self._resources = resources
         self._reports = reports
         # Channels whose replies leave through the outbox (providers), not a live socket.
@@ -177,16 +186,28 @@ class ConversationService:
         self._handoffs = hooks
 
     async def handle(self, message: InboundMessage) -> TurnOutcome:
-        """Process one inbound message and return the replies to send."""
+        """Process one inbound message and return the replies to send.
+
+        A provider's redelivery of a message already handled is ignored: a person must not
+        get the same reply twice, nor have one message move their conversation two steps.
+        """
         pseudonym = self._pseudonymizer.pseudonym(message.channel, message.address)
         async with self._locks.hold(pseudonym):
-            return await self._handle(message, pseudonym)
+            try:
+                return await self._handle(message, pseudonym)
+            except AlreadyHandled:  # by another instance, at the same moment
+                return _ignored(message)
 
     async def _handle(self, message: InboundMessage, pseudonym: str) -> TurnOutcome:
         now = self._clock()
-        conversation = await self._store.find_active(message.channel, pseudonym)
+        delivery = self._delivery(message)
+        conversation, handled = await self._store.find_for_turn(
+            message.channel, pseudonym, delivery
+        )
+        if handled:
+            return _ignored(message)
         if message.is_quick_exit:
-            return await self._wipe(pseudonym, message, conversation)
+            return await self._wipe(pseudonym, message, conversation, delivery)
 
         state = FlowState.from_dict(conversation.flow_state) if conversation else FlowState()
         if conversation is not None and state.expires_at is not None and now >= state.expires_at:
@@ -204,7 +225,7 @@ class ConversationService:
             script, script_ref = self._library.current, self._library.current_ref
         result = step(script, state, inbound)
         if Effect.WIPE in result.effects:
-            return await self._wipe(pseudonym, message, conversation)
+            return await self._wipe(pseudonym, message, conversation, delivery)
 
         stored = conversation is not None
         if conversation is None:  # stored with its first turn, by _record
@@ -220,7 +241,15 @@ class ConversationService:
         if message.kind is not InboundKind.START or message.provider_message_id:
             kept = RECEIPT_PLACEHOLDER if result.secret_inbound else message.text
             said.append(NewMessage("in", "person", kept, message.provider_message_id))
-        return await self._record(conversation, script, result, said, stored=stored)
+        return await self._record(
+            conversation, script, result, said, stored=stored, delivery=delivery
+        )
+
+    def _delivery(self, message: InboundMessage) -> str | None:
+        """How the ledger names this delivery; None where there is no ledger or no id."""
+        if self._ledger is None or message.external_id is None:
+            return None
+        return self._ledger.delivery(message.channel, message.external_id)
 
     async def fire_due_timers(self, limit: int = 100) -> list[TimerDelivery]:
         """Wake conversations whose wait timed out or whose session expired."""
@@ -401,8 +430,12 @@ class ConversationService:
         said: list[NewMessage],
         *,
         stored: bool = True,
+        delivery: str | None = None,
     ) -> TurnOutcome:
-        """Store the turn; ``stored`` False: ``conversation`` is a draft, stored with it."""
+        """Store the turn, and the ``delivery`` that caused it.
+
+        ``stored`` False: ``conversation`` is a draft, stored with the turn.
+        """
         language = result.state.language or script.base_language
         ticket = None
         if Effect.HANDOFF in result.effects:
@@ -442,6 +475,7 @@ class ConversationService:
                 messages=turn,
                 timer_due_at=result.state.next_timer(),
                 outbox=outbox,
+                delivery=delivery,
             )
         else:
             await self._store.start_with_turn(
@@ -451,6 +485,7 @@ class ConversationService:
                 messages=turn,
                 timer_due_at=result.state.next_timer(),
                 outbox=outbox,
+                delivery=delivery,
             )
         if status != ACTIVE and conversation.status == ACTIVE:
             await self._count(
@@ -550,12 +585,16 @@ class ConversationService:
         return added
 
     async def _wipe(
-        self, pseudonym: str, message: InboundMessage, active: ConversationView | None
+        self,
+        pseudonym: str,
+        message: InboundMessage,
+        active: ConversationView | None,
+        delivery: str | None = None,
     ) -> TurnOutcome:
         """Wipe every conversation this person has on this channel, not just the live one.
 
         Someone who types EXIT or DELETE after a session expired, or after an earlier one
-        ended, means all of it.
+        ended, means all of it. ``delivery`` is recorded once the wipe is done.
         """
         channel = message.channel
         conversation_ids = await self._store.ids_for(channel, pseudonym)
@@ -566,6 +605,8 @@ class ConversationService:
         await self._erase(channel, message.address, copies)
         if active is not None:
             await self._count(active, "quick_exit")
+        if delivery is not None and self._ledger is not None:
+            await self._ledger.record(delivery)
         # No alias here: the conversation is gone and nothing should tie this line to it.
         logger.info("a conversation on %s was wiped at the person's request", channel)
         return TurnOutcome(conversation_id=None, wiped=True)

@@ -197,6 +197,7 @@ def create_app(
                 deletions=deletions,
                 clock=clock,
                 statistics=statistics,
+                ledger=InboundLedger(sessions, app[KEYRING], clock=clock),
             )
             handoff_service = HandoffService(
                 handoffs=handoffs,
@@ -217,7 +218,6 @@ def create_app(
                 conversations=conversations,
                 outbox=OutboxStore(sessions, app[KEYRING], clock=clock),
                 deletions=deletions,
-                inbound=InboundLedger(sessions, app[KEYRING], clock=clock),
                 reports=reports,
                 resources=resources,
                 users=users,
@@ -420,7 +420,6 @@ def _routes(app: web.Application) -> list[web.RouteDef]:
                 validator=validator,
                 public_url=settings.public_url,
                 service=app[SERVICES].conversation_service,
-                ledger=app[SERVICES].inbound,
                 background=app[BACKGROUND],
             )
 
@@ -436,7 +435,6 @@ def _routes(app: web.Application) -> list[web.RouteDef]:
                 secret=secret,
                 channel=channel,
                 service=app[SERVICES].conversation_service,
-                ledger=app[SERVICES].inbound,
                 background=app[BACKGROUND],
             )
 

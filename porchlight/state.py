@@ -28,7 +28,6 @@ from storage.canned import CannedResponseStore
 from storage.conversations import ConversationStore
 from storage.engine import SessionFactory
 from storage.handoffs import HandoffStore
-from storage.inbound import InboundLedger
 from storage.leader import Leadership
 from storage.outbox import DeletionQueue, OutboxStore
 from storage.presence import PresenceStore
@@ -49,7 +48,6 @@ class Services:
     conversations: ConversationStore
     outbox: OutboxStore
     deletions: DeletionQueue
-    inbound: InboundLedger
     reports: ReportStore
     resources: ResourceStore
     users: UserStore

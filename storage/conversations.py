@@ -27,6 +27,7 @@ from crypto import (
 )
 from crypto.cipher import field_aad
 from storage.engine import SessionFactory, engine_of, scrub_free_space
+from storage.inbound import delivery_seen, record_delivery
 from storage.models import (
     PENDING,
     Conversation,
@@ -151,14 +152,27 @@ class ConversationStore:
 
     async def find_active(self, channel: str, pseudonym: str) -> ConversationView | None:
         """The person's ongoing conversation on this channel, if any."""
+        conversation, _handled = await self.find_for_turn(channel, pseudonym, None)
+        return conversation
+
+    async def find_for_turn(
+        self, channel: str, pseudonym: str, delivery: str | None
+    ) -> tuple[ConversationView | None, bool]:
+        """The person's ongoing conversation, and whether ``delivery`` was handled already.
+
+        ``delivery`` names the provider's delivery of the message (see storage/inbound.py);
+        None when the channel has no such id (web chat).
+        """
         async with self._engine.connect() as connection:
+            if delivery is not None and await delivery_seen(connection, delivery):
+                return None, True
             found = await connection.execute(
                 _ACTIVE_WITH_KEY, {"channel": channel, "pseudonym": pseudonym}
             )
             row = found.first()
         if row is None:
-            return None
-        return self._view(row, _unwrapped(self._keyring, row.id, row.wrapped_key))
+            return None, False
+        return self._view(row, _unwrapped(self._keyring, row.id, row.wrapped_key)), False
 
     def draft(
         self,
@@ -217,10 +231,14 @@ class ConversationStore:
         messages: Sequence[NewMessage],
         timer_due_at: datetime | None = None,
         outbox: Sequence[str] = (),
+        delivery: str | None = None,
     ) -> None:
         """Store a :meth:`draft` and its first turn (as :meth:`record_turn`) in one transaction.
 
         The conversation gets a fresh data key, wrapped by the current master key.
+
+        Raises:
+            AlreadyHandled: ``delivery`` was recorded meanwhile; nothing was stored.
         """
         conversation_id = draft.id
         data_key = new_data_key()
@@ -235,6 +253,8 @@ class ConversationStore:
             )
         )
         async with self._engine.begin() as connection:
+            if delivery is not None:
+                await record_delivery(connection, delivery, now)
             await connection.execute(
                 _INSERT_CONVERSATION,
                 {
@@ -280,14 +300,22 @@ class ConversationStore:
         messages: Sequence[NewMessage],
         timer_due_at: datetime | None = None,
         outbox: Sequence[str] = (),
+        delivery: str | None = None,
     ) -> None:
         """Store one turn atomically: messages, flow state, status, next timer, and outbox.
 
         ``outbox`` holds the messages (JSON) a provider must deliver; they are queued in the
         same transaction, so a crash cannot lose them or send them for a lost turn.
+        ``delivery``, the provider's delivery that caused the turn, is recorded with it.
+
+        Raises:
+            ConversationNotFound: the conversation is gone.
+            AlreadyHandled: ``delivery`` was recorded meanwhile; nothing was stored.
         """
         now = self._clock()
         async with self._engine.begin() as connection:
+            if delivery is not None:
+                await record_delivery(connection, delivery, now)
             found = await connection.execute(_TURN_ROW, {"conversation_id": conversation_id})
             row = found.first()
             if row is None:

@@ -1,4 +1,10 @@
-"""De-duplication of provider deliveries: the same MessageSid or update_id is handled once."""
+"""De-duplication of provider deliveries: the same MessageSid or update_id is handled once.
+
+A delivery is recorded in the same transaction as the turn it caused (see
+``ConversationStore.record_turn``), so a turn that failed, or a process killed half-way,
+leaves it unrecorded: the provider's redelivery is then handled instead of being lost.
+Only a keyed hash of each id is kept.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +13,26 @@ import hmac
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Table, delete, insert
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crypto import KeyRing
 from storage.engine import SessionFactory, engine_of
 from storage.models import ProcessedInbound, utcnow
 
 _LEDGER: Table = ProcessedInbound.__table__  # type: ignore[assignment]
-_RECORD = insert(_LEDGER)  # built once: see storage/conversations.py
+# Built once (see storage/conversations.py).
+_RECORD = insert(_LEDGER)
+_SEEN = select(_LEDGER.c.digest).where(_LEDGER.c.digest == bindparam("digest"))
+
+
+class AlreadyHandled(Exception):
+    """This delivery was recorded meanwhile (another instance handled it at the same time)."""
 
 
 class InboundLedger:
-    """Remembers which provider message ids were handled, as keyed hashes only."""
+    """Names each delivery by a keyed hash, and records deliveries that need no turn."""
 
     def __init__(
         self, sessions: SessionFactory, keyring: KeyRing, clock: Callable[[], datetime] = utcnow
@@ -28,23 +41,37 @@ class InboundLedger:
         self._key = keyring.derive("inbound-ledger/v1")
         self._clock = clock
 
+    def delivery(self, channel: str, provider_id: str) -> str:
+        """The keyed hash that stands for one delivery in the ledger."""
+        message = f"{channel}\x00{provider_id}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
     async def first_time(self, channel: str, provider_id: str) -> bool:
-        """Record the id; False if it was already recorded (a redelivery)."""
-        digest = self._digest(channel, provider_id)
+        """Record a delivery on its own; False if it was already recorded (a redelivery)."""
+        return await self.record(self.delivery(channel, provider_id))
+
+    async def record(self, delivery: str) -> bool:
+        """Record a :meth:`delivery` that caused no turn (a wipe); False if it was already."""
         try:
             async with self._engine.begin() as connection:
-                await connection.execute(_RECORD, {"digest": digest, "received_at": self._clock()})
-        except IntegrityError:
+                await record_delivery(connection, delivery, self._clock())
+        except AlreadyHandled:
             return False
         return True
 
-    async def forget(self, channel: str, provider_id: str) -> None:
-        """Unrecord the id of a message that could not be handled, so a redelivery is."""
-        async with self._engine.begin() as connection:
-            await connection.execute(
-                delete(_LEDGER).where(_LEDGER.c.digest == self._digest(channel, provider_id))
-            )
 
-    def _digest(self, channel: str, provider_id: str) -> str:
-        message = f"{channel}\x00{provider_id}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+async def delivery_seen(connection: AsyncConnection, delivery: str) -> bool:
+    """Whether this delivery was recorded (handled) already."""
+    return (await connection.execute(_SEEN, {"digest": delivery})).first() is not None
+
+
+async def record_delivery(connection: AsyncConnection, delivery: str, at: datetime) -> None:
+    """Record a delivery in the caller's transaction.
+
+    Raises:
+        AlreadyHandled: it was recorded already; the transaction must be rolled back.
+    """
+    try:
+        await connection.execute(_RECORD, {"digest": delivery, "received_at": at})
+    except IntegrityError:
+        raise AlreadyHandled from None

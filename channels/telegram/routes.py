@@ -13,8 +13,6 @@ from channels.background import BackgroundWork
 from channels.base import InvalidInbound
 from channels.telegram.channel import TelegramChannel
 from channels.telegram.parse import callback_query_id, parse_update
-from channels.webhooks import handle_once
-from storage.inbound import InboundLedger
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +27,6 @@ async def webhook(
     secret: str,
     channel: TelegramChannel,
     service: ConversationService,
-    ledger: InboundLedger,
     background: BackgroundWork,
 ) -> web.Response:
     """Refuse anything without the secret token (compared in constant time)."""
@@ -45,5 +42,5 @@ async def webhook(
     if query_id is not None:
         background.start(channel.answer_button(query_id))
     if message is not None:
-        await background.wait_briefly(handle_once(message, service, ledger), ANSWER_WITHIN_SECONDS)
+        await background.wait_briefly(service.handle(message), ANSWER_WITHIN_SECONDS)
     return web.Response(status=200)

@@ -11,8 +11,6 @@ from bot.service import ConversationService
 from channels.background import BackgroundWork
 from channels.base import InvalidInbound
 from channels.twilio.parse import parse_webhook
-from channels.webhooks import handle_once
-from storage.inbound import InboundLedger
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +27,6 @@ async def webhook(
     validator: RequestValidator,
     public_url: str,
     service: ConversationService,
-    ledger: InboundLedger,
     background: BackgroundWork,
 ) -> web.Response:
     """Check the signature against PUBLIC_URL, then process once per MessageSid."""
@@ -42,5 +39,5 @@ async def webhook(
     except InvalidInbound as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     if message is not None:
-        await background.wait_briefly(handle_once(message, service, ledger), ANSWER_WITHIN_SECONDS)
+        await background.wait_briefly(service.handle(message), ANSWER_WITHIN_SECONDS)
     return web.Response(text=EMPTY_TWIML, content_type="text/xml")

@@ -12,7 +12,8 @@ from storage.conversations import (
     ConversationStore,
     NewMessage,
 )
-from storage.engine import create_engine, create_session_factory, sqlite_files
+from storage.engine import SessionFactory, create_engine, create_session_factory, sqlite_files
+from storage.inbound import AlreadyHandled, InboundLedger
 
 CANARY_TEXT = "canary-plum-4417 the garage code is 8812"
 CANARY_ADDRESS = "+15550104417"
@@ -155,3 +156,29 @@ async def test_recording_a_turn_for_a_wiped_conversation_is_refused(
             status=ACTIVE,
             messages=[NewMessage("in", "person", "x")],
         )
+
+
+async def test_a_delivery_is_recorded_with_its_turn_and_a_second_turn_for_it_is_refused(
+    conversation_store: ConversationStore, sessions: SessionFactory, keyring: KeyRing
+) -> None:
+    delivery = InboundLedger(sessions, keyring).delivery("sms", "SM0001")
+    draft = conversation_store.draft(
+        channel="sms", pseudonym="p" * 64, reply_address=CANARY_ADDRESS, script="default",
+        flow_state={},
+    )  # fmt: skip
+    assert await conversation_store.find_for_turn("sms", "p" * 64, delivery) == (None, False)
+    hello = [NewMessage("in", "person", "hello")]
+    await conversation_store.start_with_turn(
+        draft, flow_state={}, status=ACTIVE, messages=hello, delivery=delivery
+    )
+    assert await conversation_store.find_for_turn("sms", "p" * 64, delivery) == (None, True)
+
+    # Another instance handled the same delivery at the same moment: its turn is refused
+    # whole, and the conversation holds the first turn only.
+    with pytest.raises(AlreadyHandled):
+        await conversation_store.record_turn(
+            draft.id, flow_state={"moved": True}, status=ACTIVE, messages=hello,
+            delivery=delivery,
+        )  # fmt: skip
+    assert [m.text for m in await conversation_store.messages(draft.id)] == ["hello"]
+    assert (await conversation_store.get(draft.id)).flow_state == {}

@@ -8,6 +8,7 @@ from sqlalchemy.exc import OperationalError
 from channels import outbox as outbox_worker
 from channels.twilio import routes as twilio_routes
 from porchlight.state import SERVICES
+from storage import conversations as conversations_module
 from tests.channels.twilio.conftest import PERSON, PUBLIC_URL, WEBHOOK, TwilioRig
 from tests.fakes.twilio import AUTH_TOKEN, SENDER
 from tests.outbox import in_flight
@@ -93,16 +94,17 @@ async def test_the_same_message_sid_twice_is_processed_once(twilio_rig: TwilioRi
 async def test_a_message_whose_turn_failed_is_handled_when_twilio_redelivers_it(
     twilio_rig: TwilioRig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    service = twilio_rig.app[SERVICES].conversation_service
-    original = service.handle
+    # The database refuses the turn half-way: after the delivery was recorded in the
+    # transaction, before the conversation's messages were.
+    append = conversations_module._append
     failures = [OperationalError("INSERT", {}, Exception("database is locked"))]
 
-    async def fails_once(message: Any) -> Any:
+    async def fails_once(*args: Any, **kwargs: Any) -> None:
         if failures:
             raise failures.pop()
-        return await original(message)
+        await append(*args, **kwargs)
 
-    monkeypatch.setattr(service, "handle", fails_once)
+    monkeypatch.setattr(conversations_module, "_append", fails_once)
     params = twilio_rig.inbound("hello", sid="SM" + "e" * 32)
     assert (await twilio_rig.post(params)).status == 500, "Twilio must see the failure"
     assert await twilio_rig.app[SERVICES].conversations.count() == 0
@@ -110,6 +112,9 @@ async def test_a_message_whose_turn_failed_is_handled_when_twilio_redelivers_it(
     assert (await twilio_rig.post(params)).status == 200, "the redelivery is not ignored"
     await eventually(lambda: sent_count(twilio_rig), 3)
     assert bodies(twilio_rig) == GREETING
+    assert (await twilio_rig.post(params)).status == 200
+    await asyncio.sleep(0.2)
+    assert bodies(twilio_rig) == GREETING, "once handled, it is handled once"
 
 
 async def test_stop_wipes_the_conversation_and_nothing_more_is_sent(
