@@ -45,6 +45,7 @@ AUTH_TOKEN = "bench-auth-token-0123456789abcdef"  # noqa: S105 -- a fake account
 SENDER = "+15550100000"
 TARGETS = ("bare", "floor", "porchlight")
 METRICS_POLL_SECONDS = 0.2
+STALL_SECONDS = 30  # no turn stored for this long: some were lost, say so instead of hanging
 
 
 @dataclass
@@ -160,11 +161,17 @@ async def throughput(name: str, url: str, messages: int, workers: int) -> float:
         started = time.perf_counter()
         await post_all(http, url, batch[200:], workers)
         if name.startswith("porchlight"):  # answered is not done: wait until all are stored
-            while await stored_conversations(http, url) < messages:  # noqa: ASYNC110
+            stored, last_progress = 0, time.perf_counter()
+            while stored < messages:
                 # Another process's state: polling is the only way. Each /metrics answer costs
                 # the server seven queries, so not too often (a 0.02 s poll took a share of
                 # the database the turns being measured needed).
                 await asyncio.sleep(METRICS_POLL_SECONDS)
+                now_stored = await stored_conversations(http, url)
+                if now_stored > stored:
+                    stored, last_progress = now_stored, time.perf_counter()
+                elif time.perf_counter() - last_progress > STALL_SECONDS:
+                    raise RuntimeError(f"{name}: {messages - stored} turns were never stored")
         return (messages - 200) / (time.perf_counter() - started)
 
 
@@ -235,8 +242,8 @@ def report(results: list[Result], rate: float) -> str:
     ]
     for r in results:
         lines.append(
-            f"{r.name:<11} {r.per_second:>8.0f} {r.per_second / floor:>8.2f} "
-            f"{r.per_second / bare:>8.2f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f}"
+            f"{r.name:<11} {r.per_second:>8.0f} {r.per_second / floor:>8.3f} "
+            f"{r.per_second / bare:>8.3f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f}"
         )
     return "\n".join(lines)
 
