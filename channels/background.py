@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 
 class BackgroundWork:
@@ -34,13 +37,28 @@ class BackgroundWork:
         return await asyncio.shield(self.start(work))
 
     async def wait_briefly(self, work: Awaitable[T], seconds: float) -> T | None:
-        """Start work and wait up to ``seconds``; it carries on after that either way."""
+        """Start work and wait up to ``seconds``; it carries on after that either way.
+
+        Work that fails after the wait is over has nobody left to tell (a provider was
+        already answered): it is logged as an error, so a lost message does not go unseen.
+        """
         task = self.start(work)
         with contextlib.suppress(TimeoutError):
             return await asyncio.wait_for(asyncio.shield(task), seconds)
+        task.add_done_callback(_log_late_failure)
         return None
 
     async def drain(self) -> None:
         """Wait for everything unfinished (at shutdown, before the database closes)."""
         if self._unfinished:
             await asyncio.gather(*self._unfinished, return_exceptions=True)
+
+
+def _log_late_failure(task: asyncio.Future[Any]) -> None:
+    if task.cancelled() or task.exception() is None:
+        return
+    # The exception's kind only: its text could quote what the person wrote.
+    logger.error(
+        "work that outlived its request failed (%s); a message may be lost",
+        type(task.exception()).__name__,
+    )
