@@ -26,7 +26,7 @@ from crypto import (
     wrapped_key_id,
 )
 from crypto.cipher import field_aad
-from storage.engine import SessionFactory, engine_of, scrub_free_space
+from storage.engine import SessionFactory, engine_of, scrub_free_space, write_transaction
 from storage.inbound import delivery_seen, record_delivery
 from storage.models import (
     PENDING,
@@ -252,7 +252,7 @@ class ConversationStore:
                 draft.reply_address, field_aad("conversations", "reply_address", conversation_id)
             )
         )
-        async with self._engine.begin() as connection:
+        async with write_transaction(self._engine) as connection:
             if delivery is not None:
                 await record_delivery(connection, delivery, now)
             await connection.execute(
@@ -313,7 +313,7 @@ class ConversationStore:
             AlreadyHandled: ``delivery`` was recorded meanwhile; nothing was stored.
         """
         now = self._clock()
-        async with self._engine.begin() as connection:
+        async with write_transaction(self._engine) as connection:
             if delivery is not None:
                 await record_delivery(connection, delivery, now)
             found = await connection.execute(_TURN_ROW, {"conversation_id": conversation_id})

@@ -8,8 +8,12 @@ content instead of leaving it in free pages, and the WAL is truncated after a wi
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -102,6 +106,25 @@ def engine_of(sessions: SessionFactory) -> AsyncEngine:
     return bind
 
 
+# One writer at a time per SQLite database, in arrival order. SQLite lets one connection
+# write and makes the others poll with growing sleeps; under a burst of turns an unlucky one
+# kept losing the race until its busy timeout ran out, and its message was lost
+# (docs/benchmarks.md). Waiting here, in line, costs no polling.
+_SQLITE_WRITERS: WeakKeyDictionary[AsyncEngine, asyncio.Lock] = WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection in a transaction, committed at the end; in line for SQLite's lock."""
+    if engine.dialect.name != "sqlite":  # PostgreSQL locks rows, not the database
+        async with engine.begin() as connection:
+            yield connection
+        return
+    writers = _SQLITE_WRITERS.setdefault(engine, asyncio.Lock())
+    async with writers, engine.begin() as connection:
+        yield connection
+
+
 async def database_reachable(sessions: SessionFactory) -> bool:
     """Whether a trivial query succeeds: what the health check reports."""
     try:
@@ -140,4 +163,5 @@ __all__ = [
     "is_sqlite",
     "scrub_free_space",
     "sqlite_files",
+    "write_transaction",
 ]

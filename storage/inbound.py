@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crypto import KeyRing
-from storage.engine import SessionFactory, engine_of
+from storage.engine import SessionFactory, engine_of, write_transaction
 from storage.models import ProcessedInbound, utcnow
 
 _LEDGER: Table = ProcessedInbound.__table__  # type: ignore[assignment]
@@ -53,7 +53,7 @@ class InboundLedger:
     async def record(self, delivery: str) -> bool:
         """Record a :meth:`delivery` that caused no turn (a wipe); False if it was already."""
         try:
-            async with self._engine.begin() as connection:
+            async with write_transaction(self._engine) as connection:
                 await record_delivery(connection, delivery, self._clock())
         except AlreadyHandled:
             return False

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.engine import create_engine
+from storage.engine import create_engine, write_transaction
 from storage.sqlite_driver import OneTripConnection
 
 pytestmark = pytest.mark.sqlite_only
@@ -117,3 +117,30 @@ async def test_a_write_waiting_for_another_process_does_not_stop_the_event_loop(
         other.close()
     async with engine.connect() as connection:
         assert await connection.scalar(text("SELECT body FROM notes")) == "waited"
+
+
+async def test_a_burst_of_writers_waits_in_line_and_none_times_out(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/burst.db")
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def impatient(dbapi_connection: Any, _record: Any) -> None:
+        # No waiting for SQLite's lock at all: any two writers that met there would fail.
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
+
+    async def write(number: int) -> None:
+        async with write_transaction(engine) as connection:
+            await connection.execute(text("INSERT INTO notes (body) VALUES (:n)"), {"n": number})
+            await asyncio.sleep(0)  # another writer gets the event loop mid-transaction
+            await connection.execute(text("UPDATE notes SET body = body || '!'"))
+
+    try:
+        await asyncio.gather(*(write(number) for number in range(50)))
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT count(*) FROM notes")) == 50
+    finally:
+        await engine.dispose()
