@@ -19,7 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 from crypto import KeyRing
 from crypto.cipher import field_aad
 from storage.conversations import ConversationKeyDestroyed, conversation_cipher
-from storage.engine import SessionFactory
+from storage.engine import SessionFactory, engine_of, write_transaction
 from storage.models import (
     FAILED,
     PENDING,
@@ -56,6 +56,8 @@ class OutboxStore:
         self, sessions: SessionFactory, keyring: KeyRing, clock: Callable[[], datetime] = utcnow
     ) -> None:
         self._sessions = sessions
+        # A reply's writes wait in line with the turns' (see storage.engine.write_transaction).
+        self._engine = engine_of(sessions)
         self._keyring = keyring
         self._clock = clock
 
@@ -128,8 +130,8 @@ class OutboxStore:
 
         Conditional on the row still being pending, so two workers never send one row.
         """
-        async with self._sessions.begin() as session:
-            result = await session.execute(
+        async with write_transaction(self._engine) as connection:
+            result = await connection.execute(
                 update(OutboxItem)
                 .where(OutboxItem.id == item_id, OutboxItem.status == PENDING)
                 .values(status=SENDING, attempts=OutboxItem.attempts + 1)
@@ -138,8 +140,8 @@ class OutboxStore:
 
     async def postpone(self, item_id: str, at: datetime, reason: str) -> None:
         """Not to be sent yet (outside the person's safe-contact window): look again at ``at``."""
-        async with self._sessions.begin() as session:
-            await session.execute(
+        async with write_transaction(self._engine) as connection:
+            await connection.execute(
                 update(OutboxItem)
                 .where(OutboxItem.id == item_id, OutboxItem.status == PENDING)
                 .values(next_attempt_at=at, error=reason)
@@ -186,8 +188,8 @@ class OutboxStore:
         return await _counts_by_status(self._sessions, OutboxItem.status)
 
     async def _set(self, item_id: str, **values: object) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
+        async with write_transaction(self._engine) as connection:
+            await connection.execute(
                 update(OutboxItem)
                 .where(and_(OutboxItem.id == item_id, OutboxItem.status == SENDING))
                 .values(**values)
