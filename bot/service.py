@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 from bot.attempts import AttemptLimiter
@@ -467,26 +468,19 @@ class ConversationService:
             status = ACTIVE
         queued = conversation.channel in self._outbox_channels
         outbox = [OutboundMessage(r.text, r.options).to_json() for r in replies] if queued else []
-        if stored:
-            await self._store.record_turn(
-                conversation.id,
-                flow_state=result.state.to_dict(),
-                status=status,
-                messages=turn,
-                timer_due_at=result.state.next_timer(),
-                outbox=outbox,
-                delivery=delivery,
-            )
-        else:
-            await self._store.start_with_turn(
-                conversation,
-                flow_state=result.state.to_dict(),
-                status=status,
-                messages=turn,
-                timer_due_at=result.state.next_timer(),
-                outbox=outbox,
-                delivery=delivery,
-            )
+        store_turn = (
+            partial(self._store.record_turn, conversation.id)
+            if stored
+            else partial(self._store.start_with_turn, conversation)
+        )
+        await store_turn(
+            flow_state=result.state.to_dict(),
+            status=status,
+            messages=turn,
+            timer_due_at=result.state.next_timer(),
+            outbox=outbox,
+            delivery=delivery,
+        )
         if status != ACTIVE and conversation.status == ACTIVE:
             await self._count(
                 conversation,
