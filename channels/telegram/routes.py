@@ -13,6 +13,7 @@ from channels.background import BackgroundWork
 from channels.base import InvalidInbound
 from channels.telegram.channel import TelegramChannel
 from channels.telegram.parse import callback_query_id, parse_update
+from channels.webhooks import handle_with_retries
 
 logger = logging.getLogger(__name__)
 
@@ -42,5 +43,5 @@ async def webhook(
     if query_id is not None:
         background.start(channel.answer_button(query_id))
     if message is not None:
-        await background.wait_briefly(service.handle(message), ANSWER_WITHIN_SECONDS)
+        await background.wait_briefly(handle_with_retries(service, message), ANSWER_WITHIN_SECONDS)
     return web.Response(status=200)

@@ -11,6 +11,7 @@ from bot.service import ConversationService
 from channels.background import BackgroundWork
 from channels.base import InvalidInbound
 from channels.twilio.parse import parse_webhook
+from channels.webhooks import handle_with_retries
 
 logger = logging.getLogger(__name__)
 
@@ -39,5 +40,5 @@ async def webhook(
     except InvalidInbound as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     if message is not None:
-        await background.wait_briefly(service.handle(message), ANSWER_WITHIN_SECONDS)
+        await background.wait_briefly(handle_with_retries(service, message), ANSWER_WITHIN_SECONDS)
     return web.Response(text=EMPTY_TWIML, content_type="text/xml")

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from channels import outbox as outbox_worker
+from channels import webhooks
 from channels.twilio import routes as twilio_routes
 from porchlight.state import SERVICES
 from storage import conversations as conversations_module
@@ -91,20 +92,36 @@ async def test_the_same_message_sid_twice_is_processed_once(twilio_rig: TwilioRi
     assert [m.text for m in messages if m.sender == "person"] == ["hello"]
 
 
-async def test_a_message_whose_turn_failed_is_handled_when_twilio_redelivers_it(
-    twilio_rig: TwilioRig, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The database refuses the turn half-way: after the delivery was recorded in the
-    # transaction, before the conversation's messages were.
+def fail_turns(monkeypatch: pytest.MonkeyPatch, times: int) -> None:
+    """The database refuses the next turns half-way: after the delivery was recorded in the
+    transaction, before the conversation's messages were."""
     append = conversations_module._append
-    failures = [OperationalError("INSERT", {}, Exception("database is locked"))]
+    failures = [OperationalError("INSERT", {}, Exception("database is locked"))] * times
 
-    async def fails_once(*args: Any, **kwargs: Any) -> None:
+    async def failing(*args: Any, **kwargs: Any) -> None:
         if failures:
             raise failures.pop()
         await append(*args, **kwargs)
 
-    monkeypatch.setattr(conversations_module, "_append", fails_once)
+    monkeypatch.setattr(conversations_module, "_append", failing)
+    monkeypatch.setattr(webhooks, "FIRST_WAIT_SECONDS", 0.01)
+
+
+async def test_a_turn_refused_for_a_moment_is_tried_again_and_answered_once(
+    twilio_rig: TwilioRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fail_turns(monkeypatch, webhooks.ATTEMPTS - 1)
+    assert (await twilio_rig.post(twilio_rig.inbound("hello"))).status == 200
+    await eventually(lambda: sent_count(twilio_rig), 3)
+    await asyncio.sleep(0.2)
+    assert bodies(twilio_rig) == GREETING
+    assert await twilio_rig.app[SERVICES].conversations.count() == 1
+
+
+async def test_a_message_whose_turn_failed_is_handled_when_twilio_redelivers_it(
+    twilio_rig: TwilioRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fail_turns(monkeypatch, webhooks.ATTEMPTS)
     params = twilio_rig.inbound("hello", sid="SM" + "e" * 32)
     assert (await twilio_rig.post(params)).status == 500, "Twilio must see the failure"
     assert await twilio_rig.app[SERVICES].conversations.count() == 0
