@@ -46,10 +46,6 @@ class InboundLedger:
         message = f"{channel}\x00{provider_id}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
-    async def first_time(self, channel: str, provider_id: str) -> bool:
-        """Record a delivery on its own; False if it was already recorded (a redelivery)."""
-        return await self.record(self.delivery(channel, provider_id))
-
     async def record(self, delivery: str) -> bool:
         """Record a :meth:`delivery` that caused no turn (a wipe); False if it was already."""
         try:

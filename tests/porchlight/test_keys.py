@@ -71,7 +71,8 @@ async def test_after_rotate_and_retire_everything_opens_without_the_old_key(
     ana = await users.add_user(username="ana", role="advocate", password="p" * 12)
     totp = pyotp.random_base32()
     await users.set_totp_secret(ana.id, totp)
-    assert await InboundLedger(sessions, keyring).first_time("sms", "SM0001")
+    ledger = InboundLedger(sessions, keyring)
+    assert await ledger.record(ledger.delivery("sms", "SM0001"))
     await engine.dispose()
 
     rotated = await keys.rotate(settings)
@@ -94,7 +95,8 @@ async def test_after_rotate_and_retire_everything_opens_without_the_old_key(
         assert await ReportStore(sessions, fresh, hasher).add_to(code, "one more thing")
         users = UserStore(sessions, insecure_password_hasher, keyring=fresh)
         assert await users.totp_secret(ana.id) == totp
-        assert not await InboundLedger(sessions, fresh).first_time("sms", "SM0001")
+        ledger = InboundLedger(sessions, fresh)
+        assert not await ledger.record(ledger.delivery("sms", "SM0001"))
     finally:
         await engine.dispose()
 

@@ -60,7 +60,7 @@ async def test_everything_untouched_for_the_retention_period_is_deleted_to_the_b
     advocate = await user_store.add_user(username="ana", role="advocate", password="p" * 12)
     await handoffs.add_note(handoff, advocate.id, CANARY_TEXT)
     await reports.submit("sms", {"what": CANARY_TEXT})
-    assert await ledger.first_time("sms", "SM0001")
+    assert await ledger.record(ledger.delivery("sms", "SM0001"))
 
     # The canaries are only ever stored encrypted, so look for the old rows' ciphertexts
     # too: they must not survive in freed pages or the WAL either.
@@ -88,7 +88,7 @@ async def test_everything_untouched_for_the_retention_period_is_deleted_to_the_b
     assert await reports.count() == 0
     ended = await handoffs.get(handoff.id)
     assert (ended.status, ended.conversation_id) == (LEFT, None)
-    assert await ledger.first_time("sms", "SM0001"), "forgotten: a replay is new again"
+    assert await ledger.record(ledger.delivery("sms", "SM0001")), "forgotten: a replay is new again"
     files = sqlite_files(settings.database_url)
     assert files
     for path in files:
