@@ -101,7 +101,11 @@ class OutboxWorker:
         return delivered
 
     async def delete_due(self) -> int:
-        """Ask providers to delete their copies of wiped messages; retry what is refused."""
+        """Ask providers to delete their copies of wiped messages; retry what is refused.
+
+        Returns how many copies were deleted. One round asks about one job's worth of ids
+        (``IDS_PER_DELETION_JOB``), so deliveries never wait long behind a purge's thousands.
+        """
         if self._deletions is None:
             return 0
         done = 0
@@ -110,18 +114,25 @@ class OutboxWorker:
             if channel is None or not channel.keeps_provider_copies:
                 await self._deletions.give_up(job.id)
                 continue
-            try:
-                await channel.delete_provider_copy(job.provider_id)
-            except DeliveryError as exc:
-                if exc.permanent or job.attempts >= MAX_DELETION_ATTEMPTS:
-                    logger.warning("outbox: a %s copy could not be deleted: %s", job.channel, exc)
-                    await self._deletions.give_up(job.id)
+            retry: list[str] = []
+            failed: list[str] = []
+            for provider_id in job.provider_ids:
+                try:
+                    await channel.delete_provider_copy(provider_id)
+                except DeliveryError as exc:
+                    if exc.permanent or job.attempts >= MAX_DELETION_ATTEMPTS:
+                        logger.warning(
+                            "outbox: a %s copy could not be deleted: %s", job.channel, exc
+                        )
+                        failed.append(provider_id)
+                    else:
+                        retry.append(provider_id)
                 else:
-                    wait = timedelta(seconds=backoff(job.attempts))
-                    await self._deletions.retry_later(job.id, self._clock() + wait)
-            else:
-                await self._deletions.done(job.id)
-                done += 1
+                    done += 1
+            wait = timedelta(seconds=backoff(job.attempts))
+            await self._deletions.settle(
+                job, retry=retry, retry_at=self._clock() + wait, failed=failed
+            )
         return done
 
     async def run(self, interval: float, leads: Callable[[], bool] = lambda: True) -> None:

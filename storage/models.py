@@ -193,18 +193,26 @@ class OutboxItem(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+# Provider ids per deletion job. A purge queues thousands of ids at once, and a row per id
+# was most of its time (docs/benchmarks.md); the outbox worker works through one job's ids
+# per round, as many as it sent one request each for before.
+IDS_PER_DELETION_JOB = 50
+# Between the ids of one job. Provider ids are letters and digits (Twilio's SIDs).
+DELETION_ID_SEPARATOR = " "
+
+
 class ProviderDeletion(Base):
-    """A request that a provider delete its copy of a message (Twilio keeps them).
+    """A request that a provider delete its copies of up to ``IDS_PER_DELETION_JOB`` messages.
 
     Outlives the wiped conversation on purpose, and holds nothing personal: Twilio deletes
-    by message SID alone.
+    by message SID alone. ``provider_ids`` are separated by ``DELETION_ID_SEPARATOR``.
     """
 
     __tablename__ = "provider_deletions"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     channel: Mapped[str] = mapped_column(String(16))
-    provider_id: Mapped[str] = mapped_column(String(64))
+    provider_ids: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -9,11 +9,11 @@ wrong person just as easily as the first).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from crypto import KeyRing
@@ -21,7 +21,9 @@ from crypto.cipher import field_aad
 from storage.conversations import ConversationKeyDestroyed, conversation_cipher
 from storage.engine import SessionFactory, engine_of, write_transaction
 from storage.models import (
+    DELETION_ID_SEPARATOR,
     FAILED,
+    IDS_PER_DELETION_JOB,
     PENDING,
     SENDING,
     SENT,
@@ -30,6 +32,7 @@ from storage.models import (
     OutboxItem,
     ProviderDeletion,
     new_id,
+    new_ids,
     utcnow,
 )
 
@@ -198,54 +201,84 @@ class OutboxStore:
 
 @dataclass(frozen=True, slots=True)
 class DeletionJob:
-    """A claimed request to delete a provider's copy of one message."""
+    """A claimed request to delete a provider's copies of some messages."""
 
     id: str
     channel: str
-    provider_id: str
-    attempts: int
+    provider_ids: tuple[str, ...]
+    attempts: int  # counting this one
 
 
 class DeletionQueue:
-    """Durable requests for providers to delete their copies of wiped messages."""
+    """Durable requests for providers to delete their copies of wiped messages.
+
+    A job holds up to ``IDS_PER_DELETION_JOB`` ids of one channel. The worker claims jobs,
+    asks the provider about each id, then settles the job: ids it could not delete yet stay
+    in it for later, ids it must give up on move to a failed job an operator can see.
+    """
 
     def __init__(self, sessions: SessionFactory, clock: Callable[[], datetime] = utcnow) -> None:
         self._sessions = sessions
         self._clock = clock
 
     async def request(self, channel: str, provider_ids: list[str]) -> None:
-        """Queue deletions (called as a conversation is wiped)."""
+        """Queue deletions (called as a conversation is wiped).
+
+        Raises ValueError, queueing nothing, for an id that is empty or holds the separator.
+        """
+        for provider_id in provider_ids:
+            if not provider_id or DELETION_ID_SEPARATOR in provider_id:
+                raise ValueError("a provider id must be non-empty and hold no space")
+        chunks = [
+            provider_ids[start : start + IDS_PER_DELETION_JOB]
+            for start in range(0, len(provider_ids), IDS_PER_DELETION_JOB)
+        ]
+        if not chunks:
+            return
         now = self._clock()
         async with self._sessions.begin() as session:
-            session.add_all(
-                ProviderDeletion(
-                    id=new_id(),
-                    channel=channel,
-                    provider_id=provider_id,
-                    status=PENDING,
-                    attempts=0,
-                    next_attempt_at=now,
-                )
-                for provider_id in provider_ids
+            await session.execute(
+                insert(ProviderDeletion),
+                [
+                    _job_row(job_id, channel, chunk, PENDING, attempts=0, at=now)
+                    for job_id, chunk in zip(new_ids(len(chunks)), chunks, strict=True)
+                ],
             )
 
-    async def claim_due(self, limit: int = 50) -> list[DeletionJob]:
-        """Due pending jobs, marked as being worked on."""
+    async def claim_due(self, max_ids: int = IDS_PER_DELETION_JOB) -> list[DeletionJob]:
+        """Due pending jobs holding about ``max_ids`` ids in all (at least one job), claimed."""
         async with self._sessions.begin() as session:
-            rows = list(
-                await session.scalars(
-                    select(ProviderDeletion)
+            rows = (
+                await session.execute(
+                    select(
+                        ProviderDeletion.id,
+                        ProviderDeletion.channel,
+                        ProviderDeletion.provider_ids,
+                        ProviderDeletion.attempts,
+                    )
                     .where(
                         ProviderDeletion.status == PENDING,
                         ProviderDeletion.next_attempt_at <= self._clock(),
                     )
-                    .limit(limit)
+                    .order_by(ProviderDeletion.next_attempt_at)
+                    .limit(max_ids)
                 )
-            )
-            for row in rows:
-                row.status = SENDING
-                row.attempts += 1
-            return [DeletionJob(r.id, r.channel, r.provider_id, r.attempts) for r in rows]
+            ).all()
+            jobs: list[DeletionJob] = []
+            claimed_ids = 0
+            for job_id, channel, joined, attempts in rows:
+                provider_ids = tuple(joined.split(DELETION_ID_SEPARATOR))
+                if jobs and claimed_ids + len(provider_ids) > max_ids:
+                    break
+                claimed_ids += len(provider_ids)
+                jobs.append(DeletionJob(job_id, channel, provider_ids, attempts + 1))
+            if jobs:
+                await session.execute(
+                    update(ProviderDeletion)
+                    .where(ProviderDeletion.id.in_([job.id for job in jobs]))
+                    .values(status=SENDING, attempts=ProviderDeletion.attempts + 1)
+                )
+            return jobs
 
     async def resume_after_crash(self) -> int:
         """Jobs a dead process was working on are tried again: deleting twice is harmless."""
@@ -257,30 +290,61 @@ class DeletionQueue:
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
-    async def done(self, job_id: str) -> None:
-        """The provider deleted it (or never had it): forget the job, and the id with it."""
-        async with self._sessions.begin() as session:
-            row = await session.get(ProviderDeletion, job_id)
-            if row is not None:
-                await session.delete(row)
+    async def settle(
+        self,
+        job: DeletionJob,
+        *,
+        retry: Sequence[str] = (),
+        retry_at: datetime | None = None,
+        failed: Sequence[str] = (),
+    ) -> None:
+        """The worker is done with ``job`` for now; every other id of it was deleted.
 
-    async def retry_later(self, job_id: str, at: datetime) -> None:
-        """Not possible yet (Twilio refuses to delete a message still in flight)."""
-        await self._set(job_id, status=PENDING, next_attempt_at=at)
+        ``retry`` ids stay queued until ``retry_at``; ``failed`` ids are kept as a failed
+        job. A job left with nothing to retry is forgotten, and its ids with it.
+        """
+        async with self._sessions.begin() as session:
+            if retry:
+                await session.execute(
+                    update(ProviderDeletion)
+                    .where(ProviderDeletion.id == job.id)
+                    .values(
+                        provider_ids=DELETION_ID_SEPARATOR.join(retry),
+                        status=PENDING,
+                        next_attempt_at=retry_at or self._clock(),
+                    )
+                )
+            else:
+                await session.execute(delete(ProviderDeletion).where(ProviderDeletion.id == job.id))
+            if failed:
+                await session.execute(
+                    insert(ProviderDeletion),
+                    [_job_row(new_id(), job.channel, failed, FAILED, job.attempts, self._clock())],
+                )
 
     async def give_up(self, job_id: str) -> None:
-        """Stop trying; kept as failed so an operator can see it."""
-        await self._set(job_id, status=FAILED)
+        """Stop trying the whole job; kept as failed so an operator can see it."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(ProviderDeletion).where(ProviderDeletion.id == job_id).values(status=FAILED)
+            )
 
     async def counts(self) -> dict[str, int]:
         """Jobs per status."""
         return await _counts_by_status(self._sessions, ProviderDeletion.status)
 
-    async def _set(self, job_id: str, **values: object) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(ProviderDeletion).where(ProviderDeletion.id == job_id).values(**values)
-            )
+
+def _job_row(
+    job_id: str, channel: str, provider_ids: Sequence[str], status: str, attempts: int, at: datetime
+) -> dict[str, object]:
+    return {
+        "id": job_id,
+        "channel": channel,
+        "provider_ids": DELETION_ID_SEPARATOR.join(provider_ids),
+        "status": status,
+        "attempts": attempts,
+        "next_attempt_at": at,
+    }
 
 
 async def _counts_by_status(

@@ -8,7 +8,8 @@ readable in part. Afterwards SQLite's freed pages are zeroed (``secure_delete``)
 back (``incremental_vacuum``) and the WAL is truncated, so no copy lingers on disk.
 
 Providers that keep their own copies (Twilio, for SMS and WhatsApp) are asked to delete
-them: their message ids are queued for deletion in the same transaction.
+them: their message ids are queued for deletion in the same transaction, in jobs of up to
+``IDS_PER_DELETION_JOB`` ids.
 
 Handoff rows stay: they hold no content (an alias, a channel, times, an outcome) and are
 what the statistics are made of; any still open are ended as "left".
@@ -20,12 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, insert, literal, select, union, update
+from sqlalchemy import and_, delete, func, insert, literal, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.engine import SessionFactory, scrub_free_space
 from storage.handoffs import LEFT, OPEN
 from storage.models import (
+    DELETION_ID_SEPARATOR,
+    IDS_PER_DELETION_JOB,
     PENDING,
     Conversation,
     ConversationKey,
@@ -129,11 +132,12 @@ class RetentionStore:
             await session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
 
     async def _queue_provider_deletions(self, session: AsyncSession, ids: list[str]) -> None:
-        """Queue a deletion for every provider id of these conversations, in one statement.
+        """Queue the deletion of every provider id of these conversations, in one statement.
 
         The database copies the ids from the messages and outbox rows itself (INSERT ...
-        SELECT): a purge queues thousands, and carrying each one through Python and back
-        was half of a purge's time (docs/benchmarks.md).
+        SELECT) and packs them into jobs of ``IDS_PER_DELETION_JOB``: a purge queues
+        thousands, and carrying each through Python, then writing a row for each, was most
+        of a purge's time (docs/benchmarks.md).
         """
         kept_by_provider = and_(
             Conversation.id.in_(ids), Conversation.channel.in_(self._copy_channels)
@@ -146,16 +150,26 @@ class RetentionStore:
             .join(OutboxItem, OutboxItem.conversation_id == Conversation.id)
             .where(kept_by_provider, OutboxItem.provider_id.is_not(None)),
         ).subquery()
+        position = func.row_number().over(
+            partition_by=provider_ids.c.channel, order_by=provider_ids.c.provider_id
+        )
+        numbered = select(
+            provider_ids.c.channel,
+            provider_ids.c.provider_id,
+            # Integer division on both databases (SQLAlchemy's // would call FLOOR, which
+            # SQLite builds may lack).
+            (position - 1).self_group().op("/")(IDS_PER_DELETION_JOB).label("job"),
+        ).subquery()
         await session.execute(
             insert(ProviderDeletion).from_select(
-                ["id", "channel", "provider_id", "status", "attempts", "next_attempt_at"],
+                ["id", "channel", "provider_ids", "status", "attempts", "next_attempt_at"],
                 select(
                     RandomId(),
-                    provider_ids.c.channel,
-                    provider_ids.c.provider_id,
+                    numbered.c.channel,
+                    func.aggregate_strings(numbered.c.provider_id, DELETION_ID_SEPARATOR),
                     literal(PENDING),
                     literal(0),
                     literal(self._clock(), UTCDateTime),
-                ),
+                ).group_by(numbered.c.channel, numbered.c.job),
             )
         )

@@ -118,5 +118,5 @@ async def test_the_duress_word_also_asks_twilio_to_delete_what_was_said(
                 provider_message_id=f"SM{number:032x}",
             )
         )
-    queued = sorted(job.provider_id for job in await deletions.claim_due())
+    queued = sorted(sid for job in await deletions.claim_due() for sid in job.provider_ids)
     assert queued == [f"SM{0:032x}", f"SM{1:032x}", f"SM{2:032x}"]

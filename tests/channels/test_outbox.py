@@ -229,7 +229,78 @@ async def test_deletions_interrupted_by_a_crash_are_tried_again(
 ) -> None:
     queue = DeletionQueue(sessions, clock=clock)
     await queue.request("sms", ["SM0001"])
-    assert [job.provider_id for job in await queue.claim_due()] == ["SM0001"]
+    assert [job.provider_ids for job in await queue.claim_due()] == [("SM0001",)]
     # The process dies while asking Twilio; deleting twice is harmless, forgetting is not.
     assert await DeletionQueue(sessions, clock=clock).resume_after_crash() == 1
-    assert [job.provider_id for job in await queue.claim_due()] == ["SM0001"]
+    assert [job.provider_ids for job in await queue.claim_due()] == [("SM0001",)]
+
+
+class CopyKeepingChannel(RecordingChannel):
+    """Twilio-like: keeps copies, and refuses to delete some of them."""
+
+    keeps_provider_copies: ClassVar[bool] = True
+
+    def __init__(self, refused: dict[str, DeliveryError]) -> None:
+        super().__init__()
+        self.refused = refused
+        self.deleted: list[str] = []
+
+    async def delete_provider_copy(self, provider_id: str) -> None:
+        if provider_id in self.refused:
+            raise self.refused[provider_id]
+        self.deleted.append(provider_id)
+
+
+async def test_only_the_copies_a_provider_refused_to_delete_are_asked_about_again(
+    sessions: SessionFactory, keyring: KeyRing, clock: FakeClock
+) -> None:
+    queue = DeletionQueue(sessions, clock=clock)
+    await queue.request("sms", ["SM1", "SM2", "SM3", "SM4"])
+    channel = CopyKeepingChannel(
+        {
+            "SM2": DeliveryError("still in flight", permanent=False),
+            "SM3": DeliveryError("not found in this account", permanent=True),
+        }
+    )
+    worker = OutboxWorker(
+        OutboxStore(sessions, keyring, clock),
+        ConversationStore(sessions, keyring, clock=clock),
+        {"sms": channel},
+        clock=clock,
+        deletions=queue,
+    )
+
+    assert await worker.delete_due() == 2
+    assert channel.deleted == ["SM1", "SM4"]
+    assert await queue.counts() == {"pending": 1, "failed": 1}
+    assert await queue.claim_due() == []  # the refused one waits its backoff
+
+    clock.advance(seconds=backoff(1))
+    del channel.refused["SM2"]
+    assert await worker.delete_due() == 1
+    assert channel.deleted == ["SM1", "SM4", "SM2"]  # SM3 was not asked about again
+    assert await queue.counts() == {"failed": 1}  # kept for an operator to see
+
+
+async def test_deletions_are_queued_fifty_to_a_job_and_claimed_a_job_at_a_time(
+    sessions: SessionFactory, clock: FakeClock
+) -> None:
+    queue = DeletionQueue(sessions, clock=clock)
+    sids = [f"SM{number:032x}" for number in range(120)]
+    await queue.request("sms", sids)
+
+    first = await queue.claim_due()
+    assert [job.provider_ids for job in first] == [tuple(sids[:50])]
+    rest = await queue.claim_due(max_ids=1000)
+    assert sorted(len(job.provider_ids) for job in rest) == [20, 50]
+    assert sorted(sid for job in first + rest for sid in job.provider_ids) == sids
+
+
+@pytest.mark.parametrize("bad", ["", "SM1 SM2"])
+async def test_a_malformed_provider_id_queues_nothing(
+    sessions: SessionFactory, clock: FakeClock, bad: str
+) -> None:
+    queue = DeletionQueue(sessions, clock=clock)
+    with pytest.raises(ValueError, match="provider id"):
+        await queue.request("sms", ["SM0001", bad])
+    assert await queue.counts() == {}

@@ -1,12 +1,21 @@
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from sqlalchemy import inspect
+from alembic import command
+from sqlalchemy import column as sql_column
+from sqlalchemy import inspect, select, table, text
 
 from config import Settings
 from storage.engine import create_engine
-from storage.migrate import current_revision, head_revision, schema_drift, upgrade_to_head
+from storage.migrate import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    schema_drift,
+    upgrade_to_head,
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -95,3 +104,54 @@ async def test_database_errors_do_not_carry_the_values_involved(sessions) -> Non
         async with sessions.begin() as session:
             session.add(user())
     assert "canary-user-3344" not in str(caught.value)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database no migration has touched (the suite's own may already be at head)."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/empty.db"
+    return request.getfixturevalue("postgres_url")
+
+
+async def test_queued_provider_deletions_survive_the_move_to_jobs_of_many_ids(
+    empty_database_url: str,
+) -> None:
+    async def migrate(engine: Any, revision: str, *, down: bool = False) -> None:
+        step = command.downgrade if down else command.upgrade
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda sync: step(alembic_config(sync), revision))
+
+    async def jobs(engine: Any, column: str) -> list[tuple[str, str, int]]:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(
+                    sql_column(column), sql_column("status"), sql_column("attempts")
+                ).select_from(table("provider_deletions"))
+            )
+            return sorted(tuple(row) for row in rows)
+
+    engine = create_engine(empty_database_url)
+    try:
+        await migrate(engine, "0010")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO provider_deletions"
+                    " (id, channel, provider_id, status, attempts, next_attempt_at)"
+                    " VALUES ('a1', 'sms', 'SM0001', 'pending', 3, '2026-12-01 00:00:00+00:00')"
+                )
+            )
+        await upgrade_to_head(engine)
+        assert await jobs(engine, "provider_ids") == [("SM0001", "pending", 3)]
+
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE provider_deletions SET provider_ids = 'SM0001 SM0002 SM0003'")
+            )
+        await migrate(engine, "0010", down=True)
+        assert await jobs(engine, "provider_id") == [
+            (f"SM000{number}", "pending", 3) for number in (1, 2, 3)
+        ]
+    finally:
+        await engine.dispose()

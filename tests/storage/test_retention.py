@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -144,7 +145,7 @@ async def test_purging_sms_conversations_asks_twilio_to_delete_its_copies(
     await RetentionStore(sessions, clock=clock).purge(KEEP)
     deletions = DeletionQueue(sessions, clock=clock)
     jobs = await deletions.claim_due()
-    assert [(job.channel, job.provider_id) for job in jobs] == [("sms", "SMa1")]
+    assert [(job.channel, job.provider_ids) for job in jobs] == [("sms", ("SMa1",))]
 
 
 async def test_a_purge_queues_both_sides_copies_each_once_under_fresh_ids(
@@ -175,9 +176,38 @@ async def test_a_purge_queues_both_sides_copies_each_once_under_fresh_ids(
     clock.advance(days=91)
     await RetentionStore(sessions, clock=clock).purge(KEEP)
 
-    jobs = await DeletionQueue(sessions, clock=clock).claim_due()
-    assert sorted((job.channel, job.provider_id) for job in jobs) == [
-        ("whatsapp", f"SM{side}{number}") for side in ("in", "out") for number in range(3)
-    ]
-    assert len({job.id for job in jobs}) == 6
-    assert all(len(job.id) == 32 and int(job.id, 16) >= 0 for job in jobs)
+    (job,) = await DeletionQueue(sessions, clock=clock).claim_due()
+    assert job.channel == "whatsapp"
+    assert sorted(job.provider_ids) == sorted(
+        f"SM{side}{number}" for side in ("in", "out") for number in range(3)
+    )
+    assert re.fullmatch("[0-9a-f]{32}", job.id)  # a fresh random id
+
+
+async def test_a_purge_packs_provider_ids_into_jobs_of_fifty_per_channel(
+    sessions: SessionFactory, keyring: KeyRing
+) -> None:
+    clock = FakeClock()
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    expected: dict[str, set[str]] = {"sms": set(), "whatsapp": set()}
+    for number in range(63):
+        channel = "sms" if number < 60 else "whatsapp"
+        view = await conversations.start_conversation(
+            channel=channel, pseudonym=f"{number:064}", reply_address="x", script="default",
+            flow_state={},
+        )  # fmt: skip
+        sid = f"SM{number:032x}"
+        expected[channel].add(sid)
+        await conversations.record_turn(
+            view.id, flow_state={}, status=ACTIVE, messages=[NewMessage("in", "person", "hi", sid)]
+        )
+    clock.advance(days=91)
+    await RetentionStore(sessions, clock=clock).purge(KEEP)
+
+    jobs = await DeletionQueue(sessions, clock=clock).claim_due(max_ids=1000)
+    sizes = sorted((job.channel, len(job.provider_ids)) for job in jobs)
+    assert sizes == [("sms", 10), ("sms", 50), ("whatsapp", 3)]
+    for channel, sids in expected.items():
+        queued = [sid for job in jobs if job.channel == channel for sid in job.provider_ids]
+        assert sorted(queued) == sorted(sids)  # every id, each once
+    assert len({job.id for job in jobs}) == 3
