@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import ClassVar
 
 import pytest
@@ -120,3 +122,55 @@ async def test_the_duress_word_also_asks_twilio_to_delete_what_was_said(
         )
     queued = sorted(sid for job in await deletions.claim_due() for sid in job.provider_ids)
     assert queued == [f"SM{0:032x}", f"SM{1:032x}", f"SM{2:032x}"]
+
+
+class HistoryErasingChannel(Channel):
+    """A Telegram chat as far as the duress word cares: recent messages can be deleted."""
+
+    name: ClassVar[str] = "telegram"
+    supports_buttons: ClassVar[bool] = True
+    can_delete_history: ClassVar[bool] = True
+    max_text_length: ClassVar[int] = 4096
+    history_window: ClassVar[timedelta] = timedelta(hours=48)
+
+    def __init__(self) -> None:
+        self.erased: list[tuple[str, list[str]]] = []
+
+    def parse_inbound(self, address: str, payload: object) -> InboundMessage:
+        raise NotImplementedError
+
+    async def send(self, address: str, message: OutboundMessage) -> str:
+        raise NotImplementedError
+
+    async def erase_history(self, address: str, message_ids: Sequence[str]) -> None:
+        self.erased.append((address, list(message_ids)))
+
+
+async def test_the_duress_word_also_deletes_what_was_said_from_the_telegram_chat(
+    sessions: SessionFactory,
+    keyring: KeyRing,
+    resource_store: ResourceStore,
+    report_store: ReportStore,
+) -> None:
+    chat = HistoryErasingChannel()
+    service = ConversationService(
+        ConversationStore(sessions, keyring),
+        Pseudonymizer.from_keyring(keyring),
+        load_builtin_script("default"),
+        resources=resource_store,
+        reports=report_store,
+        outbox_channels=frozenset({"telegram"}),
+        channels={"telegram": chat},
+    )
+    for number, body in enumerate(("hello", CANARY, "pizza"), start=100):
+        await service.handle(
+            InboundMessage(
+                channel="telegram",
+                address="7001",
+                kind=InboundKind.TEXT,
+                text=body,
+                provider_message_id=str(number),
+            )
+        )
+    # Everything the person's chat shows, the duress word included, goes from it now.
+    assert chat.erased == [("7001", ["100", "101", "102"])]
