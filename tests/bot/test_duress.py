@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import ClassVar
 
@@ -77,6 +77,49 @@ async def test_the_duress_word_shreds_the_past_and_keeps_answering_innocently(
     assert await store.ids() == [conversation_id]
 
 
+ServiceFor = Callable[..., ConversationService]
+
+
+@pytest.fixture
+def service_for(
+    sessions: SessionFactory,
+    keyring: KeyRing,
+    resource_store: ResourceStore,
+    report_store: ReportStore,
+) -> ServiceFor:
+    """A service whose one channel is ``channel``, queueing provider deletions if given."""
+
+    def make(channel: Channel, deletions: DeletionQueue | None = None) -> ConversationService:
+        return ConversationService(
+            ConversationStore(sessions, keyring),
+            Pseudonymizer.from_keyring(keyring),
+            load_builtin_script("default"),
+            resources=resource_store,
+            reports=report_store,
+            outbox_channels=frozenset({channel.name}),
+            channels={channel.name: channel},
+            deletions=deletions,
+        )
+
+    return make
+
+
+async def confide_then_say_the_duress_word(
+    service: ConversationService, channel: str, address: str, provider_ids: list[str]
+) -> None:
+    """Three messages, each with the provider's id: a greeting, a secret, the duress word."""
+    for provider_id, body in zip(provider_ids, ("hello", CANARY, "pizza"), strict=True):
+        await service.handle(
+            InboundMessage(
+                channel=channel,
+                address=address,
+                kind=InboundKind.TEXT,
+                text=body,
+                provider_message_id=provider_id,
+            )
+        )
+
+
 class CopyKeepingChannel(Channel):
     """An SMS channel as far as a wipe cares: the provider keeps copies to delete."""
 
@@ -94,34 +137,14 @@ class CopyKeepingChannel(Channel):
 
 
 async def test_the_duress_word_also_asks_twilio_to_delete_what_was_said(
-    sessions: SessionFactory,
-    keyring: KeyRing,
-    resource_store: ResourceStore,
-    report_store: ReportStore,
+    sessions: SessionFactory, service_for: ServiceFor
 ) -> None:
     deletions = DeletionQueue(sessions)
-    service = ConversationService(
-        ConversationStore(sessions, keyring),
-        Pseudonymizer.from_keyring(keyring),
-        load_builtin_script("default"),
-        resources=resource_store,
-        reports=report_store,
-        outbox_channels=frozenset({"sms"}),
-        channels={"sms": CopyKeepingChannel()},
-        deletions=deletions,
-    )
-    for number, body in enumerate(("hello", CANARY, "pizza")):
-        await service.handle(
-            InboundMessage(
-                channel="sms",
-                address=PHONE,
-                kind=InboundKind.TEXT,
-                text=body,
-                provider_message_id=f"SM{number:032x}",
-            )
-        )
+    sids = [f"SM{number:032x}" for number in range(3)]
+    service = service_for(CopyKeepingChannel(), deletions)
+    await confide_then_say_the_duress_word(service, "sms", PHONE, sids)
     queued = sorted(sid for job in await deletions.claim_due() for sid in job.provider_ids)
-    assert queued == [f"SM{0:032x}", f"SM{1:032x}", f"SM{2:032x}"]
+    assert queued == sids
 
 
 class HistoryErasingChannel(Channel):
@@ -147,30 +170,11 @@ class HistoryErasingChannel(Channel):
 
 
 async def test_the_duress_word_also_deletes_what_was_said_from_the_telegram_chat(
-    sessions: SessionFactory,
-    keyring: KeyRing,
-    resource_store: ResourceStore,
-    report_store: ReportStore,
+    service_for: ServiceFor,
 ) -> None:
     chat = HistoryErasingChannel()
-    service = ConversationService(
-        ConversationStore(sessions, keyring),
-        Pseudonymizer.from_keyring(keyring),
-        load_builtin_script("default"),
-        resources=resource_store,
-        reports=report_store,
-        outbox_channels=frozenset({"telegram"}),
-        channels={"telegram": chat},
+    await confide_then_say_the_duress_word(
+        service_for(chat), "telegram", "7001", ["100", "101", "102"]
     )
-    for number, body in enumerate(("hello", CANARY, "pizza"), start=100):
-        await service.handle(
-            InboundMessage(
-                channel="telegram",
-                address="7001",
-                kind=InboundKind.TEXT,
-                text=body,
-                provider_message_id=str(number),
-            )
-        )
     # Everything the person's chat shows, the duress word included, goes from it now.
     assert chat.erased == [("7001", ["100", "101", "102"])]
