@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, insert, literal, select, union, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.engine import SessionFactory, scrub_free_space
+from storage.engine import SessionFactory, engine_of, scrub_free_space, write_transaction
 from storage.handoffs import LEFT, OPEN
 from storage.models import (
     DELETION_ID_SEPARATOR,
@@ -88,9 +88,8 @@ class RetentionStore:
         cutoff = self._clock() - keep
         report_cutoff = self._clock() - (keep_reports or keep)
         conversations = 0
-        while batch := await self._stale_conversations(cutoff):
-            await self._delete_conversations(batch)
-            conversations += len(batch)
+        while deleted := await self._delete_batch(cutoff):
+            conversations += deleted
         async with self._sessions.begin() as session:
             # Reports carry their own key: shred it and the row together.
             stale_reports = select(Report.id).where(Report.updated_at < report_cutoff)
@@ -106,32 +105,41 @@ class RetentionStore:
             await scrub_free_space(connection)
         return Purged(conversations, reports, int(getattr(ledger, "rowcount", 0) or 0))
 
-    async def _stale_conversations(self, cutoff: datetime) -> list[str]:
-        async with self._sessions() as session:
-            return list(
-                await session.scalars(
+    async def _delete_batch(self, cutoff: datetime) -> int:
+        """Delete up to ``BATCH`` conversations untouched since ``cutoff``; returns how many.
+
+        They are chosen inside the deleting transaction, so a person who writes while the
+        purge runs keeps their conversation: on SQLite the transaction waits in the process's
+        write line, as turns do (a ``porchlight purge`` run beside the service is in its own
+        process, so not in that line); on PostgreSQL it locks the rows it chooses and skips
+        those a turn is writing.
+        """
+        async with write_transaction(engine_of(self._sessions)) as connection:
+            ids = list(
+                await connection.scalars(
                     select(Conversation.id)
                     .where(Conversation.last_activity_at < cutoff)
                     .limit(BATCH)
+                    .with_for_update(skip_locked=True)
                 )
             )
-
-    async def _delete_conversations(self, ids: list[str]) -> None:
-        async with self._sessions.begin() as session:
-            await self._queue_provider_deletions(session, ids)
-            await session.execute(
+            if not ids:
+                return 0
+            await self._queue_provider_deletions(connection, ids)
+            await connection.execute(
                 update(Handoff)
                 .where(Handoff.conversation_id.in_(ids), Handoff.status.in_(OPEN))
                 .values(status=LEFT, outcome="expired", ended_at=self._clock())
             )
-            await session.execute(
+            await connection.execute(
                 delete(ConversationKey).where(ConversationKey.conversation_id.in_(ids))
             )
             for table in (HandoffNote, Message, OutboxItem):
-                await session.execute(delete(table).where(table.conversation_id.in_(ids)))
-            await session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
+                await connection.execute(delete(table).where(table.conversation_id.in_(ids)))
+            await connection.execute(delete(Conversation).where(Conversation.id.in_(ids)))
+        return len(ids)
 
-    async def _queue_provider_deletions(self, session: AsyncSession, ids: list[str]) -> None:
+    async def _queue_provider_deletions(self, connection: AsyncConnection, ids: list[str]) -> None:
         """Queue the deletion of every provider id of these conversations, in one statement.
 
         The database copies the ids from the messages and outbox rows itself (INSERT ...
@@ -160,7 +168,7 @@ class RetentionStore:
             # SQLite builds may lack).
             (position - 1).self_group().op("/")(IDS_PER_DELETION_JOB).label("job"),
         ).subquery()
-        await session.execute(
+        await connection.execute(
             insert(ProviderDeletion).from_select(
                 ["id", "channel", "provider_ids", "status", "attempts", "next_attempt_at"],
                 select(

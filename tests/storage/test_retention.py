@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from config import Settings
 from crypto import KeyRing, ReceiptHasher
 from storage.conversations import ACTIVE, ConversationStore, NewMessage
-from storage.engine import SessionFactory, sqlite_files
+from storage.engine import SessionFactory, engine_of, sqlite_files, write_transaction
 from storage.handoffs import LEFT, HandoffStore
 from storage.inbound import InboundLedger
+from storage.models import Conversation
 from storage.outbox import DeletionQueue, OutboxStore
 from storage.reports import ReportStore
 from storage.retention import RetentionStore
@@ -211,3 +213,47 @@ async def test_a_purge_packs_provider_ids_into_jobs_of_fifty_per_channel(
         queued = [sid for job in jobs if job.channel == channel for sid in job.provider_ids]
         assert sorted(queued) == sorted(sids)  # every id, each once
     assert len({job.id for job in jobs}) == 3
+
+
+async def test_a_person_who_writes_while_the_purge_runs_keeps_their_conversation(
+    sessions: SessionFactory, keyring: KeyRing
+) -> None:
+    clock = FakeClock()
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    returning, _ = [
+        await conversations.start_conversation(
+            channel="sms",
+            pseudonym=letter * 64,
+            reply_address="x",
+            script="default",
+            flow_state={},
+        )
+        for letter in "ab"
+    ]
+    clock.advance(days=91)
+    # Connections already open, as in a running service: a new SQLite connection would wait
+    # for the writer while it sets itself up, hiding the race this test is about.
+    async with sessions() as one, sessions() as two:
+        await one.execute(text("SELECT 1"))
+        await two.execute(text("SELECT 1"))
+    writing, finish_writing = asyncio.Event(), asyncio.Event()
+
+    async def turn() -> None:  # the person's turn, part way through when the purge starts
+        async with write_transaction(engine_of(sessions)) as connection:
+            await connection.execute(
+                update(Conversation)
+                .where(Conversation.id == returning.id)
+                .values(last_activity_at=clock())
+            )
+            writing.set()
+            await finish_writing.wait()
+
+    turn_task = asyncio.create_task(turn())
+    await writing.wait()
+    purge = asyncio.create_task(RetentionStore(sessions, clock=clock).purge(KEEP))
+    await asyncio.sleep(0.3)  # the purge chooses its conversations now, or waits to
+    finish_writing.set()
+    await turn_task
+
+    assert (await purge).conversations == 1
+    assert await conversations.ids() == [returning.id]  # the other one is gone
