@@ -195,7 +195,13 @@ class ConversationService:
         pseudonym = self._pseudonymizer.pseudonym(message.channel, message.address)
         async with self._locks.hold(pseudonym):
             try:
-                return await self._handle(message, pseudonym)
+                try:
+                    return await self._handle(message, pseudonym)
+                except ConversationNotFound:
+                    # The retention purge deleted it between our reading it and storing the
+                    # turn (the purge does not wait for a person's lock): the message starts
+                    # a new conversation, as it would have a moment later.
+                    return await self._handle(message, pseudonym)
             except AlreadyHandled:  # by another instance, at the same moment
                 return _ignored(message)
 

@@ -234,3 +234,27 @@ async def test_exit_after_expiry_still_wipes_everything_of_that_person(
 
     assert outcome.wiped
     assert await store.count() == 1  # only the other person's conversation is left
+
+
+async def test_a_message_arriving_as_its_conversation_is_purged_starts_a_new_one(
+    service: ConversationService,
+    store: ConversationStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    old = await service.handle(text("hello"))
+    find_for_turn = store.find_for_turn
+
+    async def purged_right_after_lookup(*args: object, **kwargs: object) -> object:
+        found = await find_for_turn(*args, **kwargs)  # type: ignore[arg-type]
+        monkeypatch.undo()
+        await store.wipe(old.conversation_id or "")  # the retention purge got there first
+        return found
+
+    monkeypatch.setattr(store, "find_for_turn", purged_right_after_lookup)
+    outcome = await service.handle(text("are you there"))
+
+    assert outcome.conversation_id not in (None, old.conversation_id)
+    assert outcome.replies  # answered, as anyone writing for the first time is
+    assert await store.ids() == [outcome.conversation_id]
+    said = [m.text for m in await store.messages(outcome.conversation_id or "")]
+    assert said[0] == "are you there"
