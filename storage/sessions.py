@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, or_, select, update
 
 from storage.engine import SessionFactory
 from storage.models import DashboardSession, utcnow
@@ -72,17 +72,37 @@ class SessionStore:
         return token, signed_in
 
     async def find(self, token: str) -> SignedIn | None:
-        """The live session for a cookie token; an expired one is deleted and not returned."""
+        """The live session for a cookie token; an expired one is deleted and not returned.
+
+        A session ended while this runs (signed out, or the account disabled by another
+        admin at that moment) is not found, rather than an error.
+        """
         digest = token_digest(token)
         now = self._clock()
+        this_session = DashboardSession.token_digest == digest
         async with self._sessions.begin() as session:
-            row = await session.get(DashboardSession, digest, with_for_update=True)
+            row = (
+                await session.execute(
+                    select(
+                        DashboardSession.user_id,
+                        DashboardSession.csrf_token,
+                        DashboardSession.created_at,
+                        DashboardSession.last_seen_at,
+                    )
+                    .where(this_session)
+                    .with_for_update()
+                )
+            ).first()
             if row is None:
                 return None
             if now - row.last_seen_at > IDLE_LIMIT or now - row.created_at > ABSOLUTE_LIMIT:
-                await session.delete(row)
+                await session.execute(delete(DashboardSession).where(this_session))
                 return None
-            row.last_seen_at = now
+            seen = await session.execute(
+                update(DashboardSession).where(this_session).values(last_seen_at=now)
+            )
+            if not getattr(seen, "rowcount", 0):
+                return None  # ended between the read and the update (SQLite locks nothing)
             return SignedIn(row.user_id, row.csrf_token, digest)
 
     async def end(self, digest: str) -> None:

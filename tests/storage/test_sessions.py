@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.engine import SessionFactory
+from config import Settings
+from storage.engine import SessionFactory, sqlite_files
 from storage.models import DashboardSession
 from storage.sessions import SessionStore
 from storage.users import Account, UserStore
@@ -117,3 +120,30 @@ async def test_sessions_nobody_came_back_to_are_swept_at_the_next_sign_in(
     async with sessions() as session:
         left = await session.scalar(select(func.count()).select_from(DashboardSession))
     assert left == 1
+
+
+@pytest.mark.sqlite_only  # PostgreSQL locks the row it reads: an ending waits for the check
+async def test_a_session_ended_while_it_is_being_checked_is_not_found_rather_than_an_error(
+    store: SessionStore,
+    user_store: UserStore,
+    engine: AsyncEngine,
+    settings: Settings,
+    clock: FakeClock,
+) -> None:
+    ana = await person(user_store)
+    token, _ = await store.create(ana.id)
+    clock.advance(minutes=1)  # so the check has a time of last use to update
+
+    def end_it_first(connection: object, cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("UPDATE dashboard_sessions"):  # another admin disables ana
+            other = sqlite3.connect(sqlite_files(settings.database_url)[0])
+            with other:
+                other.execute("DELETE FROM dashboard_sessions")
+            other.close()
+
+    event.listen(engine.sync_engine, "before_cursor_execute", end_it_first)
+    try:
+        assert await store.find(token) is None
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", end_it_first)
+    assert await store.find(token) is None
