@@ -292,6 +292,9 @@
     var sendError = byId("send-error");
 
     function addMessage(message) {
+      // Two fetches of what is new can overlap (a send's own and a "message" event's) and
+      // both answer with the same messages: show each once, by its place in the transcript.
+      if (message.seq <= lastSeq) return;
       var item = element("li", "message " + message.from);
       item.appendChild(element("span", "from", SENDERS[message.from] || message.from));
       item.appendChild(element("p", "text", message.text));

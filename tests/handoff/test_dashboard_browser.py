@@ -8,7 +8,9 @@ share nothing, as two different people's browsers would.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 import pyotp
 import pytest
 from aiohttp import web
-from playwright.async_api import BrowserContext, ConsoleMessage, Page, expect
+from playwright.async_api import BrowserContext, ConsoleMessage, Page, Route, expect
 
 from porchlight.state import SERVICES
 from tests.browser import launch_chromium, require_chromium
@@ -149,6 +151,41 @@ async def test_an_advocate_signs_in_claims_a_web_chat_and_they_talk(scene: Scene
     await advocate.wait_for_url(scene.base + "/dashboard")
     await expect(person.locator(".system").last).to_contain_text("This chat has ended")
     await expect(advocate.locator("#ended .handoff")).to_contain_text("Closed")
+
+
+async def test_each_message_shows_once_when_two_fetches_of_new_messages_overlap(
+    scene: Scene,
+) -> None:
+    # The transcript fetches what is new after a send and on every "message" event. Hold the
+    # first fetch until a second one starts, so both ask for the same messages: each must
+    # still show once (it did not, now and then, on a slow database).
+    await sign_in_and_go_on_call(scene)
+    await person_asks_for_someone(scene)
+    await claim_the_waiting_conversation(scene)
+    advocate, person = scene.advocate, scene.person
+    await expect(advocate.locator("#transcript .message.bot").first).to_be_visible()
+    second_fetch = asyncio.Event()
+    fetched = 0
+
+    async def hold_until_two_overlap(route: Route) -> None:
+        nonlocal fetched
+        if fetched == 0:
+            fetched = 1
+            await asyncio.wait_for(second_fetch.wait(), timeout=10)
+        else:
+            fetched += 1
+            second_fetch.set()
+        await route.continue_()
+
+    await advocate.route(re.compile(r"/messages\?after="), hold_until_two_overlap)
+    await advocate.fill("#reply", "Are you somewhere safe?")
+    await advocate.keyboard.press("Enter")  # the send's own fetch, held
+    await person.fill("#message", "yes")
+    await person.keyboard.press("Enter")  # the event's fetch, which lets both go
+    await expect(advocate.locator("#transcript .message.person").last).to_contain_text("yes")
+    await expect(advocate.locator("#transcript .message.advocate")).to_have_count(1)
+    await expect(advocate.locator("#transcript .message.person", has_text="yes")).to_have_count(1)
+    assert fetched == 2
 
 
 async def test_the_advocate_sees_at_once_when_the_person_presses_exit(scene: Scene) -> None:
