@@ -26,7 +26,13 @@ from crypto import (
     wrapped_key_id,
 )
 from crypto.cipher import field_aad
-from storage.engine import SessionFactory, engine_of, scrub_free_space, write_transaction
+from storage.engine import (
+    SessionFactory,
+    engine_of,
+    scrub_free_space,
+    send_writes_with_commit,
+    write_transaction,
+)
 from storage.inbound import delivery_seen, record_delivery
 from storage.models import (
     PENDING,
@@ -254,7 +260,8 @@ class ConversationStore:
         )
         async with write_transaction(self._engine) as connection:
             if delivery is not None:
-                await record_delivery(connection, delivery, now)
+                await record_delivery(connection, delivery, now)  # AlreadyHandled: at once
+            await send_writes_with_commit(connection)
             await connection.execute(
                 _INSERT_CONVERSATION,
                 {
@@ -321,6 +328,7 @@ class ConversationStore:
             if row is None:
                 raise ConversationNotFound(conversation_id)
             cipher = _unwrapped(self._keyring, conversation_id, row.wrapped_key)
+            await send_writes_with_commit(connection)
             await _append(
                 connection,
                 cipher,

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
-from storage.sqlite_driver import async_creator
+from storage.sqlite_driver import OneTripConnection, async_creator
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -123,6 +123,22 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
     writers = _SQLITE_WRITERS.setdefault(engine, asyncio.Lock())
     async with writers, engine.begin() as connection:
         yield connection
+
+
+async def send_writes_with_commit(connection: AsyncConnection) -> None:
+    """From here on, the transaction's writes reach SQLite with its commit, in one trip.
+
+    For the end of a transaction that reads none of its writes' answers (a turn's inserts):
+    each trip to the SQLite thread waits for the event loop's next turn, and the process's
+    write line waits with it (docs/benchmarks.md). A held write answers no rows and an
+    unknown row count, and its error is raised by the commit, which then stores nothing.
+    PostgreSQL's driver makes no such trips; there this does nothing.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    driver = (await connection.get_raw_connection()).driver_connection
+    if isinstance(driver, OneTripConnection):
+        driver.hold_writes_until_commit()
 
 
 async def database_reachable(sessions: SessionFactory) -> bool:

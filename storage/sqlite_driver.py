@@ -11,6 +11,11 @@ The thread stays: a statement waiting on SQLite's lock (another process writing,
 transaction of this one held across an await) blocks that thread, never the event loop.
 Fetching every row at once is what SQLAlchemy's aiosqlite adapter already does for every
 statement that is not a server-side cursor, and Porchlight uses none.
+
+A transaction that no longer needs its writes' answers can hold them and send them with its
+commit, all in one trip (:meth:`OneTripConnection.hold_writes_until_commit`): a person's
+turn is a handful of inserts, and each trip is a wait for the event loop's next turn while
+the process's write line (``storage.engine.write_transaction``) stands still.
 """
 
 from __future__ import annotations
@@ -28,6 +33,21 @@ from sqlalchemy.engine import make_url
 _ITER_CHUNK_SIZE = 64
 
 _Description = tuple[tuple[Any, ...], ...] | None
+_HeldWrite = tuple[str, Any, bool]  # the SQL, its parameters, whether for many rows
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE")
+
+
+def _answers_nothing(sql: str) -> bool:
+    """A write that returns no rows, so nothing waits on its answer but its errors."""
+    return sql.lstrip()[:6].upper() in _WRITE_VERBS and "RETURNING" not in sql.upper()
+
+
+def _run_held(connection: sqlite3.Connection, held: Sequence[_HeldWrite]) -> None:
+    for sql, parameters, many in held:
+        if many:
+            connection.executemany(sql, parameters)
+        else:
+            connection.execute(sql, parameters)
 
 
 class OneTripCursor:
@@ -35,7 +55,7 @@ class OneTripCursor:
 
     arraysize = 1
 
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    def __init__(self, connection: OneTripConnection) -> None:
         self._connection = connection
         self._rows: list[Any] = []
         self.description: _Description = None
@@ -51,8 +71,12 @@ class OneTripCursor:
     async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> Any:
         """Run one statement on the connection's thread and keep all of its rows."""
         connection = self._connection._conn  # checked here: raises if already closed
+        if self._connection.hold(sql, parameters, many=False):
+            return self._held()
+        held = self._connection.release_held()  # they go first, in this same trip
 
         def run() -> tuple[list[Any], _Description, int, int | None]:
+            _run_held(connection, held)
             cursor = connection.cursor()
             try:
                 cursor.execute(sql, parameters)
@@ -70,8 +94,13 @@ class OneTripCursor:
     ) -> Any:
         """Run one statement for many rows, in one trip."""
         connection = self._connection._conn
+        parameters = list(parameters)  # read now: the caller may reuse its iterable
+        if self._connection.hold(sql, parameters, many=True):
+            return self._held()
+        held = self._connection.release_held()
 
         def run() -> tuple[int, int | None]:
+            _run_held(connection, held)
             cursor = connection.cursor()
             try:
                 cursor.executemany(sql, parameters)
@@ -81,6 +110,11 @@ class OneTripCursor:
 
         self._rows, self.description = [], None
         self.rowcount, self.lastrowid = await self._connection._execute(run)
+        return self
+
+    def _held(self) -> OneTripCursor:
+        """The answer to a held write: no rows, and a row count not known yet."""
+        self._rows, self.description, self.rowcount, self.lastrowid = [], None, -1, None
         return self
 
     async def fetchone(self) -> Any:
@@ -110,12 +144,60 @@ class OneTripCursor:
 class OneTripConnection(aiosqlite.Connection):
     """An aiosqlite connection whose cursors cost no trip of their own."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._holding = False
+        self._held_writes: list[_HeldWrite] = []
+
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
         """A cursor made here, not on the thread (aiosqlite's own costs a trip)."""
         return OneTripCursor(self)
 
+    def hold_writes_until_commit(self) -> None:
+        """Until this transaction ends, hold its writes and send them with the commit.
+
+        For a transaction whose writes' answers nobody reads: a held write returns no rows
+        and an unknown row count (-1), and its error is raised by the commit, which then
+        stores none of them. A read in the meantime sends the held writes first, in its own
+        trip, so it sees them (and raises their error).
+        """
+        self._holding = True
+
+    def hold(self, sql: str, parameters: Any, *, many: bool) -> bool:
+        """Keep this statement for the commit if writes are held and it answers nothing."""
+        if not (self._holding and _answers_nothing(sql)):
+            return False
+        self._held_writes.append((sql, parameters, many))
+        return True
+
+    def release_held(self) -> list[_HeldWrite]:
+        """The held writes, in order, to be sent now; none are held after this."""
+        held, self._held_writes = self._held_writes, []
+        return held
+
+    async def commit(self) -> None:
+        """Commit, sending any held writes first in the same trip."""
+        self._holding = False
+        held = self.release_held()
+        if not held:
+            await super().commit()
+            return
+        connection = self._conn
+
+        def run() -> None:
+            try:
+                _run_held(connection, held)
+            except BaseException:
+                connection.rollback()  # none of it, and SQLite's lock freed in this trip
+                raise
+            connection.commit()
+
+        await self._execute(run)
+
     async def rollback(self) -> None:
         """Roll back, with no trip when nothing is open (a read ends with a rollback)."""
+        self._holding = False
+        self._held_writes = []  # never sent: nothing to undo for them
         if self._conn.in_transaction:
             await super().rollback()
 

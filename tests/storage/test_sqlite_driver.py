@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.engine import create_engine, write_transaction
+from storage.engine import create_engine, send_writes_with_commit, write_transaction
 from storage.sqlite_driver import OneTripConnection
 
 pytestmark = pytest.mark.sqlite_only
@@ -58,20 +58,26 @@ async def test_a_failed_statement_raises_and_leaves_the_connection_usable(
         assert await connection.scalar(text("SELECT count(*) FROM notes")) == 0
 
 
+async def trips_of(connection: AsyncConnection, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every later call onto the connection's thread, recorded as it happens."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert isinstance(driver, OneTripConnection)
+    trips: list[Any] = []
+    run_on_thread = driver._execute
+
+    async def counted(function: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(function)
+        return await run_on_thread(function, *args, **kwargs)
+
+    monkeypatch.setattr(driver, "_execute", counted)
+    return trips
+
+
 async def test_a_statement_is_one_trip_to_the_database_thread(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with engine.connect() as connection:
-        driver = (await connection.get_raw_connection()).driver_connection
-        assert isinstance(driver, OneTripConnection)
-        trips = []
-        run_on_thread = driver._execute
-
-        async def counted(function: Any, *args: Any, **kwargs: Any) -> Any:
-            trips.append(function)
-            return await run_on_thread(function, *args, **kwargs)
-
-        monkeypatch.setattr(driver, "_execute", counted)
+        trips = await trips_of(connection, monkeypatch)
         rows = await connection.execute(text("SELECT id, body FROM notes"))
         assert rows.all() == []
         assert len(trips) == 1  # stock aiosqlite: make a cursor, execute, fetch, close
@@ -144,3 +150,88 @@ async def test_a_burst_of_writers_waits_in_line_and_none_times_out(
             assert await connection.scalar(text("SELECT count(*) FROM notes")) == 50
     finally:
         await engine.dispose()
+
+
+async def test_held_writes_reach_the_database_with_the_commit_in_one_trip(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with engine.begin() as connection:
+        trips = await trips_of(connection, monkeypatch)
+        await send_writes_with_commit(connection)
+        first = await connection.execute(text("INSERT INTO notes (body) VALUES ('a')"))
+        assert first.rowcount == -1  # not known until the commit
+        await connection.execute(
+            text("INSERT INTO notes (body) VALUES (:body)"), [{"body": "b"}, {"body": "c"}]
+        )
+        await connection.execute(text("UPDATE notes SET body = body || '!' WHERE body != 'a'"))
+        assert trips == []
+    assert len(trips) == 1
+    async with engine.connect() as connection:
+        rows = await connection.execute(text("SELECT body FROM notes ORDER BY id"))
+        assert rows.scalars().all() == ["a", "b!", "c!"]
+
+
+async def bodies(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(text("SELECT body FROM notes ORDER BY id"))
+        return list(rows.scalars())
+
+
+async def test_a_held_write_that_fails_is_raised_by_the_commit_and_stores_nothing(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO notes (id, body) VALUES (1, 'kept')"))
+    held_without_error = False
+
+    async def write_a_clash() -> None:
+        nonlocal held_without_error
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO notes (id, body) VALUES (2, 'sent')"))
+            await send_writes_with_commit(connection)
+            await connection.execute(text("INSERT INTO notes (id, body) VALUES (3, 'held')"))
+            await connection.execute(text("INSERT INTO notes (id, body) VALUES (1, 'clash')"))
+            held_without_error = True
+
+    with pytest.raises(IntegrityError):
+        await write_a_clash()
+    assert held_without_error, "the clash is raised by the commit"
+    # Neither what was sent at once nor what was held: the whole transaction is undone.
+    assert await bodies(engine) == ["kept"]
+    async with engine.begin() as connection:  # and the connection still works
+        await connection.execute(text("INSERT INTO notes (id, body) VALUES (2, 'after')"))
+    assert await bodies(engine) == ["kept", "after"]
+
+
+async def test_a_read_after_held_writes_sees_them(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with engine.begin() as connection:
+        trips = await trips_of(connection, monkeypatch)
+        await send_writes_with_commit(connection)
+        await connection.execute(text("INSERT INTO notes (body) VALUES ('held')"))
+        assert await connection.scalar(text("SELECT count(*) FROM notes")) == 1
+        assert len(trips) == 1  # the held write went with the read
+        await connection.execute(text("INSERT INTO notes (body) VALUES ('then')"))
+    assert len(trips) == 2
+    assert await bodies(engine) == ["held", "then"]
+
+
+async def test_held_writes_rolled_back_or_abandoned_are_never_stored(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.connect() as connection:
+        await send_writes_with_commit(connection)
+        await connection.execute(text("INSERT INTO notes (body) VALUES ('rolled back')"))
+        await connection.rollback()
+        await connection.execute(text("INSERT INTO notes (body) VALUES ('not held')"))
+        await connection.commit()
+    async with engine.connect() as connection:
+        await send_writes_with_commit(connection)
+        await connection.execute(text("INSERT INTO notes (body) VALUES ('abandoned')"))
+        abandoning = (await connection.get_raw_connection()).driver_connection
+    async with engine.begin() as connection:
+        # The same connection, back from the pool: what its last user held went nowhere.
+        assert (await connection.get_raw_connection()).driver_connection is abandoning
+        await connection.execute(text("INSERT INTO notes (body) VALUES ('next user')"))
+    assert await bodies(engine) == ["not held", "next user"]
