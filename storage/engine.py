@@ -115,13 +115,21 @@ _SQLITE_WRITERS: WeakKeyDictionary[AsyncEngine, asyncio.Lock] = WeakKeyDictionar
 
 @asynccontextmanager
 async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A connection in a transaction, committed at the end; in line for SQLite's lock."""
+    """A connection in a transaction, committed at the end; in line for SQLite's lock.
+
+    On SQLite the transaction takes the database's write lock with its first statement,
+    read or write, so what it reads cannot change before it writes, even by another process
+    (a ``porchlight purge`` beside the service).
+    """
     if engine.dialect.name != "sqlite":  # PostgreSQL locks rows, not the database
         async with engine.begin() as connection:
             yield connection
         return
     writers = _SQLITE_WRITERS.setdefault(engine, asyncio.Lock())
     async with writers, engine.begin() as connection:
+        driver = (await connection.get_raw_connection()).driver_connection
+        if isinstance(driver, OneTripConnection):
+            driver.begin_immediately()
         yield connection
 
 
@@ -178,6 +186,7 @@ __all__ = [
     "engine_of",
     "is_sqlite",
     "scrub_free_space",
+    "send_writes_with_commit",
     "sqlite_files",
     "write_transaction",
 ]

@@ -109,10 +109,10 @@ class RetentionStore:
         """Delete up to ``BATCH`` conversations untouched since ``cutoff``; returns how many.
 
         They are chosen inside the deleting transaction, so a person who writes while the
-        purge runs keeps their conversation: on SQLite the transaction waits in the process's
-        write line, as turns do (a ``porchlight purge`` run beside the service is in its own
-        process, so not in that line); on PostgreSQL it locks the rows it chooses and skips
-        those a turn is writing.
+        purge runs keeps their conversation: on SQLite the transaction holds the database's
+        write lock from its first read (a turn's transaction too, and a ``porchlight purge``
+        run beside the service waits for it), on PostgreSQL it locks the rows it chooses and
+        skips those a turn is writing.
         """
         async with write_transaction(engine_of(self._sessions)) as connection:
             ids = list(

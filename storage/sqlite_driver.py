@@ -42,7 +42,12 @@ def _answers_nothing(sql: str) -> bool:
     return sql.lstrip()[:6].upper() in _WRITE_VERBS and "RETURNING" not in sql.upper()
 
 
-def _run_held(connection: sqlite3.Connection, held: Sequence[_HeldWrite]) -> None:
+def _run_held(
+    connection: sqlite3.Connection, held: Sequence[_HeldWrite], *, begin_immediate: bool
+) -> None:
+    """What must go before a trip's own statement: the transaction's start, held writes."""
+    if begin_immediate and not connection.in_transaction:
+        connection.execute("BEGIN IMMEDIATE")
     for sql, parameters, many in held:
         if many:
             connection.executemany(sql, parameters)
@@ -73,10 +78,10 @@ class OneTripCursor:
         connection = self._connection._conn  # checked here: raises if already closed
         if self._connection.hold(sql, parameters, many=False):
             return self._held()
-        held = self._connection.release_held()  # they go first, in this same trip
+        held, begin = self._connection.release_held()  # they go first, in this same trip
 
         def run() -> tuple[list[Any], _Description, int, int | None]:
-            _run_held(connection, held)
+            _run_held(connection, held, begin_immediate=begin)
             cursor = connection.cursor()
             try:
                 cursor.execute(sql, parameters)
@@ -97,10 +102,10 @@ class OneTripCursor:
         parameters = list(parameters)  # read now: the caller may reuse its iterable
         if self._connection.hold(sql, parameters, many=True):
             return self._held()
-        held = self._connection.release_held()
+        held, begin = self._connection.release_held()
 
         def run() -> tuple[int, int | None]:
-            _run_held(connection, held)
+            _run_held(connection, held, begin_immediate=begin)
             cursor = connection.cursor()
             try:
                 cursor.executemany(sql, parameters)
@@ -148,10 +153,21 @@ class OneTripConnection(aiosqlite.Connection):
         super().__init__(*args, **kwargs)
         self._holding = False
         self._held_writes: list[_HeldWrite] = []
+        self._begin_immediate = False
 
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
         """A cursor made here, not on the thread (aiosqlite's own costs a trip)."""
         return OneTripCursor(self)
+
+    def begin_immediately(self) -> None:
+        """Start the next transaction with SQLite's write lock, before its first read.
+
+        Python's sqlite3 begins a transaction only at the first write, so a transaction's
+        reads before it see the database as it was, and another process can write in
+        between: a purge would then delete a conversation just written to. ``BEGIN
+        IMMEDIATE`` goes with the transaction's first statement, in the same trip.
+        """
+        self._begin_immediate = True
 
     def hold_writes_until_commit(self) -> None:
         """Until this transaction ends, hold its writes and send them with the commit.
@@ -170,15 +186,16 @@ class OneTripConnection(aiosqlite.Connection):
         self._held_writes.append((sql, parameters, many))
         return True
 
-    def release_held(self) -> list[_HeldWrite]:
-        """The held writes, in order, to be sent now; none are held after this."""
+    def release_held(self) -> tuple[list[_HeldWrite], bool]:
+        """The held writes, in order, and whether to begin immediately: both sent now."""
         held, self._held_writes = self._held_writes, []
-        return held
+        begin, self._begin_immediate = self._begin_immediate, False
+        return held, begin
 
     async def commit(self) -> None:
         """Commit, sending any held writes first in the same trip."""
         self._holding = False
-        held = self.release_held()
+        held, begin = self.release_held()
         if not held:
             await super().commit()
             return
@@ -186,7 +203,7 @@ class OneTripConnection(aiosqlite.Connection):
 
         def run() -> None:
             try:
-                _run_held(connection, held)
+                _run_held(connection, held, begin_immediate=begin)
             except BaseException:
                 connection.rollback()  # none of it, and SQLite's lock freed in this trip
                 raise
@@ -198,6 +215,7 @@ class OneTripConnection(aiosqlite.Connection):
         """Roll back, with no trip when nothing is open (a read ends with a rollback)."""
         self._holding = False
         self._held_writes = []  # never sent: nothing to undo for them
+        self._begin_immediate = False
         if self._conn.in_transaction:
             await super().rollback()
 

@@ -12,7 +12,14 @@ from sqlalchemy import text, update
 from config import Settings
 from crypto import KeyRing, ReceiptHasher
 from storage.conversations import ACTIVE, ConversationStore, NewMessage
-from storage.engine import SessionFactory, engine_of, sqlite_files, write_transaction
+from storage.engine import (
+    SessionFactory,
+    create_engine,
+    create_session_factory,
+    engine_of,
+    sqlite_files,
+    write_transaction,
+)
 from storage.handoffs import LEFT, HandoffStore
 from storage.inbound import InboundLedger
 from storage.models import Conversation
@@ -215,9 +222,10 @@ async def test_a_purge_packs_provider_ids_into_jobs_of_fifty_per_channel(
     assert len({job.id for job in jobs}) == 3
 
 
-async def test_a_person_who_writes_while_the_purge_runs_keeps_their_conversation(
-    sessions: SessionFactory, keyring: KeyRing
+async def purge_while_a_person_writes(
+    sessions: SessionFactory, keyring: KeyRing, purging: SessionFactory
 ) -> None:
+    """Two expired conversations; one person writes as the purge (through ``purging``) runs."""
     clock = FakeClock()
     conversations = ConversationStore(sessions, keyring, clock=clock)
     returning, _ = [
@@ -233,9 +241,10 @@ async def test_a_person_who_writes_while_the_purge_runs_keeps_their_conversation
     clock.advance(days=91)
     # Connections already open, as in a running service: a new SQLite connection would wait
     # for the writer while it sets itself up, hiding the race this test is about.
-    async with sessions() as one, sessions() as two:
+    async with sessions() as one, sessions() as two, purging() as three:
         await one.execute(text("SELECT 1"))
         await two.execute(text("SELECT 1"))
+        await three.execute(text("SELECT 1"))
     writing, finish_writing = asyncio.Event(), asyncio.Event()
 
     async def turn() -> None:  # the person's turn, part way through when the purge starts
@@ -250,10 +259,29 @@ async def test_a_person_who_writes_while_the_purge_runs_keeps_their_conversation
 
     turn_task = asyncio.create_task(turn())
     await writing.wait()
-    purge = asyncio.create_task(RetentionStore(sessions, clock=clock).purge(KEEP))
+    purge = asyncio.create_task(RetentionStore(purging, clock=clock).purge(KEEP))
     await asyncio.sleep(0.3)  # the purge chooses its conversations now, or waits to
     finish_writing.set()
     await turn_task
 
     assert (await purge).conversations == 1
     assert await conversations.ids() == [returning.id]  # the other one is gone
+
+
+async def test_a_person_who_writes_while_the_purge_runs_keeps_their_conversation(
+    sessions: SessionFactory, keyring: KeyRing
+) -> None:
+    await purge_while_a_person_writes(sessions, keyring, purging=sessions)
+
+
+async def test_a_person_who_writes_while_porchlight_purge_runs_beside_keeps_it(
+    sessions: SessionFactory, keyring: KeyRing, settings: Settings
+) -> None:
+    # `porchlight purge` is another process: its own engine, not in the service's write line.
+    other_process = create_engine(settings.database_url)
+    try:
+        await purge_while_a_person_writes(
+            sessions, keyring, purging=create_session_factory(other_process)
+        )
+    finally:
+        await other_process.dispose()

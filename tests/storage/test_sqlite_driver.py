@@ -235,3 +235,35 @@ async def test_held_writes_rolled_back_or_abandoned_are_never_stored(
         assert (await connection.get_raw_connection()).driver_connection is abandoning
         await connection.execute(text("INSERT INTO notes (body) VALUES ('next user')"))
     assert await bodies(engine) == ["not held", "next user"]
+
+
+async def test_what_a_write_transaction_reads_cannot_change_before_it_writes(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    other_process = create_engine(f"sqlite+aiosqlite:///{tmp_path}/driver.db")
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO notes (id, body) VALUES (1, '0')"))
+    async with other_process.connect() as connection:  # connected already, as a running one
+        await connection.execute(text("SELECT 1"))
+    has_read, other_tried = asyncio.Event(), asyncio.Event()
+
+    async def read_then_write() -> None:
+        async with write_transaction(engine) as connection:
+            count = int(await connection.scalar(text("SELECT body FROM notes WHERE id = 1")))
+            has_read.set()
+            await other_tried.wait()
+            await connection.execute(text("UPDATE notes SET body = :n"), {"n": str(count + 1)})
+
+    async def add_one_elsewhere() -> None:
+        await has_read.wait()
+        # Let the first transaction go on once this write has waited a while (or is done).
+        asyncio.get_running_loop().call_later(0.3, other_tried.set)
+        async with write_transaction(other_process) as connection:
+            await connection.execute(text("UPDATE notes SET body = CAST(body AS INTEGER) + 1"))
+        other_tried.set()
+
+    try:
+        await asyncio.wait_for(asyncio.gather(read_then_write(), add_one_elsewhere()), 10)
+    finally:
+        await other_process.dispose()
+    assert await bodies(engine) == ["2"], "neither increment is lost"
