@@ -3,6 +3,7 @@
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -152,12 +153,27 @@ async def test_a_burst_of_writers_waits_in_line_and_none_times_out(
         await engine.dispose()
 
 
-async def test_held_writes_reach_the_database_with_the_commit_in_one_trip(
+async def bodies(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(text("SELECT body FROM notes ORDER BY id"))
+        return list(rows.scalars())
+
+
+@asynccontextmanager
+async def holding_writes(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> AsyncIterator[tuple[AsyncConnection, list[Any]]]:
+    """A transaction whose writes are held for its commit, and its trips, as they happen."""
     async with engine.begin() as connection:
         trips = await trips_of(connection, monkeypatch)
         await send_writes_with_commit(connection)
+        yield connection, trips
+
+
+async def test_held_writes_reach_the_database_with_the_commit_in_one_trip(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with holding_writes(engine, monkeypatch) as (connection, trips):
         first = await connection.execute(text("INSERT INTO notes (body) VALUES ('a')"))
         assert first.rowcount == -1  # not known until the commit
         await connection.execute(
@@ -166,15 +182,7 @@ async def test_held_writes_reach_the_database_with_the_commit_in_one_trip(
         await connection.execute(text("UPDATE notes SET body = body || '!' WHERE body != 'a'"))
         assert trips == []
     assert len(trips) == 1
-    async with engine.connect() as connection:
-        rows = await connection.execute(text("SELECT body FROM notes ORDER BY id"))
-        assert rows.scalars().all() == ["a", "b!", "c!"]
-
-
-async def bodies(engine: AsyncEngine) -> list[str]:
-    async with engine.connect() as connection:
-        rows = await connection.execute(text("SELECT body FROM notes ORDER BY id"))
-        return list(rows.scalars())
+    assert await bodies(engine) == ["a", "b!", "c!"]
 
 
 async def test_a_held_write_that_fails_is_raised_by_the_commit_and_stores_nothing(
@@ -206,9 +214,7 @@ async def test_a_held_write_that_fails_is_raised_by_the_commit_and_stores_nothin
 async def test_a_read_after_held_writes_sees_them(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with engine.begin() as connection:
-        trips = await trips_of(connection, monkeypatch)
-        await send_writes_with_commit(connection)
+    async with holding_writes(engine, monkeypatch) as (connection, trips):
         await connection.execute(text("INSERT INTO notes (body) VALUES ('held')"))
         assert await connection.scalar(text("SELECT count(*) FROM notes")) == 1
         assert len(trips) == 1  # the held write went with the read
