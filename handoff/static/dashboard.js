@@ -248,9 +248,15 @@
   }
 
   var lastWaiting = null;
+  var queueAsked = 0;
+  var queueShown = 0;
 
   function refreshQueue() {
+    var asked = ++queueAsked;
     return api("GET", "/handoffs").then(function (result) {
+      // An older answer arriving after a newer one would bring back someone who has left.
+      if (asked < queueShown) return;
+      queueShown = asked;
       if (!result.ok) { banner(errorText(result)); return; }
       var waiting = result.data.filter(function (h) { return h.status === "waiting"; });
       var held = result.data.filter(function (h) { return h.status === "claimed"; });

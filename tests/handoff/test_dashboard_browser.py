@@ -188,6 +188,38 @@ async def test_each_message_shows_once_when_two_fetches_of_new_messages_overlap(
     assert fetched == 2
 
 
+async def test_an_older_queue_answer_arriving_late_does_not_bring_back_who_left(
+    scene: Scene,
+) -> None:
+    await sign_in_and_go_on_call(scene)
+    advocate = scene.advocate
+    await expect(advocate.locator("#waiting-count")).to_have_text("0")
+    holding, late_answer, delivered = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def answer_late_once_someone_waits(route: Route) -> None:
+        response = await route.fetch()
+        someone_waiting = any(h["status"] == "waiting" for h in await response.json())
+        if holding.is_set() or not someone_waiting:
+            await route.fulfill(response=response)
+            return
+        holding.set()
+        await late_answer.wait()
+        await route.fulfill(response=response)
+        delivered.set()
+
+    await advocate.route(re.compile(r"/api/v1/handoffs$"), answer_late_once_someone_waits)
+    await person_asks_for_someone(scene)
+    await asyncio.wait_for(holding.wait(), timeout=10)  # an answer with them waiting, held
+    await scene.person.click("#exit")  # a newer answer: nobody waiting
+    await expect(advocate.locator("#waiting .handoff")).to_have_count(0)
+    await expect(advocate.locator("#waiting-empty")).to_be_visible()
+    late_answer.set()
+    await asyncio.wait_for(delivered.wait(), timeout=10)
+    await advocate.wait_for_timeout(500)  # time to (wrongly) show the old answer
+    await expect(advocate.locator("#waiting .handoff")).to_have_count(0)
+    await expect(advocate.locator("#waiting-count")).to_have_text("0")
+
+
 async def test_the_advocate_sees_at_once_when_the_person_presses_exit(scene: Scene) -> None:
     await sign_in_and_go_on_call(scene)
     await person_asks_for_someone(scene)
