@@ -127,6 +127,17 @@ class OutboxWorker:
                         failed.append(provider_id)
                     else:
                         retry.append(provider_id)
+                except Exception as exc:
+                    # Unlike a send, a deletion may be repeated (a copy already gone is
+                    # "done"), so an unexpected failure is retried like a refusal, not left
+                    # in "sending" with the rest of its job until this instance leads again.
+                    logger.warning(
+                        "outbox: asking %s to delete a copy failed (%s)",
+                        job.channel,
+                        type(exc).__name__,
+                    )
+                    gave_up = job.attempts >= MAX_DELETION_ATTEMPTS
+                    (failed if gave_up else retry).append(provider_id)
                 else:
                     done += 1
             wait = timedelta(seconds=backoff(job.attempts))

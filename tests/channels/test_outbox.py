@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from typing import ClassVar
 
 import pytest
@@ -280,6 +281,73 @@ async def test_only_the_copies_a_provider_refused_to_delete_are_asked_about_agai
     assert await worker.delete_due() == 1
     assert channel.deleted == ["SM1", "SM4", "SM2"]  # SM3 was not asked about again
     assert await queue.counts() == {"failed": 1}  # kept for an operator to see
+
+
+def deleting_worker(
+    sessions: SessionFactory, keyring: KeyRing, clock: FakeClock, channel: Channel
+) -> tuple[OutboxWorker, DeletionQueue]:
+    queue = DeletionQueue(sessions, clock=clock)
+    worker = OutboxWorker(
+        OutboxStore(sessions, keyring, clock),
+        ConversationStore(sessions, keyring, clock=clock),
+        {"sms": channel},
+        clock=clock,
+        deletions=queue,
+    )
+    return worker, queue
+
+
+class BreaksOnSM2(CopyKeepingChannel):
+    """A channel whose deletion of SM2 fails in a way it does not wrap as a DeliveryError."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.broken = True
+
+    async def delete_provider_copy(self, provider_id: str) -> None:
+        if provider_id == "SM2" and self.broken:
+            raise RuntimeError("an error the channel did not foresee")
+        self.deleted.append(provider_id)
+
+
+async def test_a_deletion_that_fails_unexpectedly_is_asked_again_with_the_rest_done(
+    sessions: SessionFactory, keyring: KeyRing, clock: FakeClock
+) -> None:
+    channel = BreaksOnSM2()
+    worker, queue = deleting_worker(sessions, keyring, clock, channel)
+    await queue.request("sms", ["SM1", "SM2", "SM3"])
+
+    assert await worker.delete_due() == 2
+    assert channel.deleted == ["SM1", "SM3"]  # the ids after it were still asked about
+    assert await queue.counts() == {"pending": 1}  # not stuck in "sending"
+    clock.advance(seconds=backoff(1))
+    channel.broken = False
+    assert await worker.delete_due() == 1
+    assert channel.deleted == ["SM1", "SM3", "SM2"]
+    assert await queue.counts() == {}
+
+
+@pytest.mark.parametrize(
+    "make_channel",
+    [
+        lambda: CopyKeepingChannel({"SM2": DeliveryError("still in flight", permanent=False)}),
+        BreaksOnSM2,
+    ],
+    ids=["refused", "unexpected error"],
+)
+async def test_a_deletion_failing_at_its_last_attempt_is_kept_as_failed(
+    sessions: SessionFactory,
+    keyring: KeyRing,
+    clock: FakeClock,
+    make_channel: Callable[[], CopyKeepingChannel],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("channels.outbox.MAX_DELETION_ATTEMPTS", 1)
+    worker, queue = deleting_worker(sessions, keyring, clock, make_channel())
+    await queue.request("sms", ["SM1", "SM2"])
+
+    assert await worker.delete_due() == 1
+    assert await queue.counts() == {"failed": 1}  # not asked again, kept for an operator
 
 
 async def test_deletions_are_queued_fifty_to_a_job_and_claimed_a_job_at_a_time(
