@@ -252,37 +252,6 @@ class CopyKeepingChannel(RecordingChannel):
         self.deleted.append(provider_id)
 
 
-async def test_only_the_copies_a_provider_refused_to_delete_are_asked_about_again(
-    sessions: SessionFactory, keyring: KeyRing, clock: FakeClock
-) -> None:
-    queue = DeletionQueue(sessions, clock=clock)
-    await queue.request("sms", ["SM1", "SM2", "SM3", "SM4"])
-    channel = CopyKeepingChannel(
-        {
-            "SM2": DeliveryError("still in flight", permanent=False),
-            "SM3": DeliveryError("not found in this account", permanent=True),
-        }
-    )
-    worker = OutboxWorker(
-        OutboxStore(sessions, keyring, clock),
-        ConversationStore(sessions, keyring, clock=clock),
-        {"sms": channel},
-        clock=clock,
-        deletions=queue,
-    )
-
-    assert await worker.delete_due() == 2
-    assert channel.deleted == ["SM1", "SM4"]
-    assert await queue.counts() == {"pending": 1, "failed": 1}
-    assert await queue.claim_due() == []  # the refused one waits its backoff
-
-    clock.advance(seconds=backoff(1))
-    del channel.refused["SM2"]
-    assert await worker.delete_due() == 1
-    assert channel.deleted == ["SM1", "SM4", "SM2"]  # SM3 was not asked about again
-    assert await queue.counts() == {"failed": 1}  # kept for an operator to see
-
-
 def deleting_worker(
     sessions: SessionFactory, keyring: KeyRing, clock: FakeClock, channel: Channel
 ) -> tuple[OutboxWorker, DeletionQueue]:
@@ -295,6 +264,30 @@ def deleting_worker(
         deletions=queue,
     )
     return worker, queue
+
+
+async def test_only_the_copies_a_provider_refused_to_delete_are_asked_about_again(
+    sessions: SessionFactory, keyring: KeyRing, clock: FakeClock
+) -> None:
+    channel = CopyKeepingChannel(
+        {
+            "SM2": DeliveryError("still in flight", permanent=False),
+            "SM3": DeliveryError("not found in this account", permanent=True),
+        }
+    )
+    worker, queue = deleting_worker(sessions, keyring, clock, channel)
+    await queue.request("sms", ["SM1", "SM2", "SM3", "SM4"])
+
+    assert await worker.delete_due() == 2
+    assert channel.deleted == ["SM1", "SM4"]
+    assert await queue.counts() == {"pending": 1, "failed": 1}
+    assert await queue.claim_due() == []  # the refused one waits its backoff
+
+    clock.advance(seconds=backoff(1))
+    del channel.refused["SM2"]
+    assert await worker.delete_due() == 1
+    assert channel.deleted == ["SM1", "SM4", "SM2"]  # SM3 was not asked about again
+    assert await queue.counts() == {"failed": 1}  # kept for an operator to see
 
 
 class BreaksOnSM2(CopyKeepingChannel):
