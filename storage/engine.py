@@ -127,10 +127,16 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
         return
     writers = _SQLITE_WRITERS.setdefault(engine, asyncio.Lock())
     async with writers, engine.begin() as connection:
-        driver = (await connection.get_raw_connection()).driver_connection
-        if isinstance(driver, OneTripConnection):
+        driver = await _one_trip_driver(connection)
+        if driver is not None:
             driver.begin_immediately()
         yield connection
+
+
+async def _one_trip_driver(connection: AsyncConnection) -> OneTripConnection | None:
+    """The connection's own SQLite driver, when it is ours (storage/sqlite_driver.py)."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    return driver if isinstance(driver, OneTripConnection) else None
 
 
 async def send_writes_with_commit(connection: AsyncConnection) -> None:
@@ -144,8 +150,8 @@ async def send_writes_with_commit(connection: AsyncConnection) -> None:
     """
     if connection.dialect.name != "sqlite":
         return
-    driver = (await connection.get_raw_connection()).driver_connection
-    if isinstance(driver, OneTripConnection):
+    driver = await _one_trip_driver(connection)
+    if driver is not None:
         driver.hold_writes_until_commit()
 
 
