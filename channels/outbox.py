@@ -116,11 +116,12 @@ class OutboxWorker:
                 continue
             retry: list[str] = []
             failed: list[str] = []
+            last_attempt = job.attempts >= MAX_DELETION_ATTEMPTS
             for provider_id in job.provider_ids:
                 try:
                     await channel.delete_provider_copy(provider_id)
                 except DeliveryError as exc:
-                    if exc.permanent or job.attempts >= MAX_DELETION_ATTEMPTS:
+                    if exc.permanent or last_attempt:
                         logger.warning(
                             "outbox: a %s copy could not be deleted: %s", job.channel, exc
                         )
@@ -136,8 +137,7 @@ class OutboxWorker:
                         job.channel,
                         type(exc).__name__,
                     )
-                    gave_up = job.attempts >= MAX_DELETION_ATTEMPTS
-                    (failed if gave_up else retry).append(provider_id)
+                    (failed if last_attempt else retry).append(provider_id)
                 else:
                     done += 1
             wait = timedelta(seconds=backoff(job.attempts))
