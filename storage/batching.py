@@ -1,0 +1,91 @@
+"""Work that arrives together is done together: many people's turns in one transaction.
+
+A person's turn is a handful of short statements. What costs is everything around each
+statement and each transaction: SQLAlchemy's execution, the pool, a trip to SQLite's
+thread, the commit (docs/benchmarks.md). Under load many turns are ready at once, so they
+are stored together. The first item starts a batch at once, so a quiet service adds no
+wait; whatever arrives while a batch runs goes into the next one (group commit). Synapse's
+``BatchingQueue`` works the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Processing a batch answers for each of its items, in order: a result, or the error that
+# item alone failed with (one person's failed turn must not fail the others').
+BatchProcessor = Callable[[Sequence[T]], Awaitable[Sequence[R | Exception]]]
+
+
+class BatchingQueue(Generic[T, R]):
+    """Hands items to ``process`` in batches of up to ``max_items``, one batch at a time.
+
+    Args:
+        process: does a batch's work; answers one outcome per item, in order. If it
+            raises, every item of that batch fails with that error.
+        max_items: the most items in one batch (SQLite's parameter limit, a transaction's
+            size); more wait for the next batch.
+    """
+
+    def __init__(self, process: BatchProcessor[T, R], *, max_items: int) -> None:
+        if max_items < 1:
+            raise ValueError("a batch holds at least one item")
+        self._process = process
+        self._max_items = max_items
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
+        self._runner: asyncio.Task[None] | None = None
+
+    async def add(self, item: T) -> R:
+        """Do ``item``'s work in the next batch; its result, or its error raised here.
+
+        Once added, the item is processed even if this call is cancelled: a turn stored
+        halfway is not a thing.
+        """
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            # Items added in this same turn of the event loop join the first batch.
+            await asyncio.sleep(0)
+            while self._waiting:
+                batch = self._waiting[: self._max_items]
+                del self._waiting[: self._max_items]
+                try:
+                    outcomes = await self._process([item for item, _future in batch])
+                except Exception as exc:
+                    outcomes = [exc] * len(batch)
+                except BaseException as exc:  # cancelled at shutdown: nobody is left hanging
+                    for _item, future in batch + self._waiting:
+                        _settle(future, exc)
+                    self._waiting.clear()
+                    raise
+                if len(outcomes) != len(batch):
+                    mismatch = RuntimeError("a batch answered for a different number of items")
+                    outcomes = [mismatch] * len(batch)
+                for (_item, future), outcome in zip(batch, outcomes, strict=True):
+                    _settle(future, outcome)
+        finally:
+            self._runner = None
+
+
+def _settle(future: asyncio.Future[R], outcome: R | BaseException) -> None:
+    if future.done():  # its caller was cancelled; the work was done all the same
+        return
+    if isinstance(outcome, asyncio.CancelledError):
+        future.cancel()
+    elif isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+__all__ = ["BatchProcessor", "BatchingQueue"]
