@@ -68,9 +68,11 @@ from storage.bus import LocalBus, PostgresBus
 from storage.canned import CannedResponseStore
 from storage.conversations import ConversationStore
 from storage.engine import (
+    checkpoint_wal,
     create_engine,
     create_session_factory,
     database_reachable,
+    engine_of,
 )
 from storage.handoffs import HandoffStore
 from storage.inbound import InboundLedger
@@ -95,6 +97,9 @@ TIMER_INTERVAL_SECONDS = 10.0
 OUTBOX_INTERVAL_SECONDS = 1.0
 HANDOFF_INTERVAL_SECONDS = 5.0
 PURGE_INTERVAL_SECONDS = 3600.0
+# How often SQLite's WAL is copied into the database file (no commit does it: see
+# storage/engine.py). A second's worth of turns at full speed is some tens of megabytes.
+CHECKPOINT_INTERVAL_SECONDS = 1.0
 # How soon a running service starts sealing with a key `porchlight keys rotate` added.
 KEY_REFRESH_SECONDS = 60.0
 # How often an instance that does not run the once-only workers asks whether it should now.
@@ -310,6 +315,13 @@ def create_app(
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def checkpoints(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_run_checkpoints(app, CHECKPOINT_INTERVAL_SECONDS))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def timers(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_run_timers(app, timer_interval))
         yield
@@ -326,6 +338,7 @@ def create_app(
     app.cleanup_ctx.append(retention)
     app.cleanup_ctx.append(key_refresh)
     app.cleanup_ctx.append(admin_refresh)
+    app.cleanup_ctx.append(checkpoints)
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_close_websockets)
     app.router.add_routes(_routes(app))
@@ -545,6 +558,17 @@ async def _run_purges(app: web.Application, interval: float) -> None:
                     purged.reports,
                 )
         await asyncio.sleep(interval)
+
+
+async def _run_checkpoints(app: web.Application, interval: float) -> None:
+    """Checkpoint SQLite's WAL every ``interval`` (each instance its own file's, if any)."""
+    engine = engine_of(app[SERVICES].sessions)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await checkpoint_wal(engine)
+        except Exception:  # the worker must survive a database hiccup
+            logger.exception("storage: a WAL checkpoint failed")
 
 
 async def _close_websockets(app: web.Application) -> None:

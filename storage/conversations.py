@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,14 +26,16 @@ from crypto import (
     wrapped_key_id,
 )
 from crypto.cipher import field_aad
+from storage.batching import BatchingQueue
 from storage.engine import (
     SessionFactory,
     engine_of,
+    run_on_the_loop,
     scrub_free_space,
-    send_writes_with_commit,
     write_transaction,
 )
-from storage.inbound import delivery_seen, record_delivery
+from storage.inbound import deliveries_seen, record_deliveries, record_delivery
+from storage.many_rows import ManyRows
 from storage.models import (
     PENDING,
     Conversation,
@@ -44,6 +46,9 @@ from storage.models import (
     new_ids,
     utcnow,
 )
+
+# A result row of any shape, as the turn's statements answer them.
+_Row = Row[*tuple[Any, ...]]
 
 ACTIVE = "active"
 ENDED = "ended"
@@ -59,29 +64,58 @@ _OUTBOX: Table = OutboxItem.__table__  # type: ignore[assignment]
 # The turn's statements are built once, with bound parameters: SQLAlchemy then finds each
 # one's compiled form by a key it remembers, instead of walking a fresh statement and its
 # values on every message (docs/benchmarks.md).
-_ACTIVE_WITH_KEY = (
-    select(_CONVERSATIONS, _KEYS.c.wrapped_key)  # and its key: one statement
+_ACTIVE_WITH_KEYS = (
+    select(_CONVERSATIONS, _KEYS.c.wrapped_key)  # and each one's key: one statement
     .outerjoin(_KEYS, _KEYS.c.conversation_id == _CONVERSATIONS.c.id)
     .where(
-        _CONVERSATIONS.c.channel == bindparam("channel"),
-        _CONVERSATIONS.c.pseudonym == bindparam("pseudonym"),
+        _CONVERSATIONS.c.pseudonym.in_(bindparam("pseudonyms", expanding=True)),
         _CONVERSATIONS.c.status == ACTIVE,
     )
-    .order_by(_CONVERSATIONS.c.last_activity_at.desc())
-    .limit(1)
+    .order_by(_CONVERSATIONS.c.last_activity_at.desc())  # the newest first, per person
 )
-_TURN_ROW = (
-    select(_CONVERSATIONS.c.channel, _CONVERSATIONS.c.message_count, _KEYS.c.wrapped_key)
+_TURN_ROWS = (
+    select(
+        _CONVERSATIONS.c.id,
+        _CONVERSATIONS.c.channel,
+        _CONVERSATIONS.c.message_count,
+        _KEYS.c.wrapped_key,
+    )
     .outerjoin(_KEYS, _KEYS.c.conversation_id == _CONVERSATIONS.c.id)
-    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+    .where(_CONVERSATIONS.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_CONVERSATIONS.c.id)  # rows locked in one order: two batches cannot deadlock
     .with_for_update(of=_CONVERSATIONS)
 )
-# The columns to set are the parameters' names; the row is picked by "turn_of".
-_UPDATE_TURN = update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("turn_of"))
-_INSERT_CONVERSATION = insert(_CONVERSATIONS)
-_INSERT_KEY = insert(_KEYS)
-_INSERT_MESSAGES = insert(_MESSAGES)
-_INSERT_OUTBOX = insert(_OUTBOX)
+# A batch's rows, bound once per batch instead of once per row (storage/many_rows.py).
+_INSERT_CONVERSATIONS = ManyRows(
+    insert(_CONVERSATIONS),
+    (
+        "id", "channel", "pseudonym", "status", "script", "reply_address", "flow_state",
+        "message_count", "created_at", "last_activity_at", "timer_due_at",
+    ),
+)  # fmt: skip
+_INSERT_KEYS = ManyRows(insert(_KEYS), ("conversation_id", "master_key_id", "wrapped_key"))
+_INSERT_MESSAGES = ManyRows(
+    insert(_MESSAGES),
+    (
+        "id", "conversation_id", "seq", "direction", "sender", "body", "provider_message_id",
+        "created_at",
+    ),
+)  # fmt: skip
+_INSERT_OUTBOX = ManyRows(
+    insert(_OUTBOX),
+    (
+        "id", "conversation_id", "channel", "seq", "body", "status", "attempts",
+        "next_attempt_at", "created_at",
+    ),
+)  # fmt: skip
+# The turn's new state, on the row picked by "turn_of".
+_UPDATE_TURNS = ManyRows(
+    update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("turn_of")),
+    ("status", "flow_state", "message_count", "last_activity_at", "timer_due_at", "turn_of"),
+)
+# Batches: turns stored in one transaction, lookups made with one statement (storage/batching.py).
+TURNS_PER_BATCH = 64
+LOOKUPS_PER_BATCH = 128
 _WRAPPED_KEY = select(_KEYS.c.wrapped_key).where(
     _KEYS.c.conversation_id == bindparam("conversation_id")
 )
@@ -155,6 +189,13 @@ class ConversationStore:
         self._engine = engine_of(sessions)  # for a person's turn (see engine_of)
         self._keyring = keyring
         self._clock = clock
+        # People's turns and lookups, done together when they arrive together.
+        self._lookups: BatchingQueue[_Lookup, _Found] = BatchingQueue(
+            self._find_many, max_items=LOOKUPS_PER_BATCH
+        )
+        self._turns: BatchingQueue[_Turn, None] = BatchingQueue(
+            self._store_turns, max_items=TURNS_PER_BATCH
+        )
 
     async def find_active(self, channel: str, pseudonym: str) -> ConversationView | None:
         """The person's ongoing conversation on this channel, if any."""
@@ -169,16 +210,28 @@ class ConversationStore:
         ``delivery`` names the provider's delivery of the message (see storage/inbound.py);
         None when the channel has no such id (web chat).
         """
-        async with self._engine.connect() as connection:
-            if delivery is not None and await delivery_seen(connection, delivery):
-                return None, True
-            found = await connection.execute(
-                _ACTIVE_WITH_KEY, {"channel": channel, "pseudonym": pseudonym}
-            )
-            row = found.first()
+        row, handled = await self._lookups.add(_Lookup(channel, pseudonym, delivery))
         if row is None:
-            return None, False
+            return None, handled
         return self._view(row, _unwrapped(self._keyring, row.id, row.wrapped_key)), False
+
+    async def _find_many(self, lookups: Sequence[_Lookup]) -> list[_Found | Exception]:
+        """Several people's lookups: one connection, one statement for each table."""
+        deliveries = [lookup.delivery for lookup in lookups if lookup.delivery is not None]
+        async with self._engine.connect() as connection:
+            await run_on_the_loop(connection)
+            handled = await deliveries_seen(connection, deliveries)
+            pseudonyms = sorted({lookup.pseudonym for lookup in lookups})
+            found = await connection.execute(_ACTIVE_WITH_KEYS, {"pseudonyms": pseudonyms})
+            newest: dict[tuple[str, str], _Row] = {}
+            for row in found:
+                newest.setdefault((row.channel, row.pseudonym), row)
+        return [
+            (None, True)
+            if lookup.delivery in handled
+            else (newest.get((lookup.channel, lookup.pseudonym)), False)
+            for lookup in lookups
+        ]
 
     def draft(
         self,
@@ -246,49 +299,9 @@ class ConversationStore:
         Raises:
             AlreadyHandled: ``delivery`` was recorded meanwhile; nothing was stored.
         """
-        conversation_id = draft.id
-        data_key = new_data_key()
-        wrapped = wrap_data_key(self._keyring, data_key, _key_aad(conversation_id))
-        cipher = FieldCipher(data_key)
-        now = self._clock()
-        sealed_address = (
-            None
-            if draft.reply_address is None
-            else cipher.seal_text(
-                draft.reply_address, field_aad("conversations", "reply_address", conversation_id)
-            )
+        await self._turns.add(
+            _Turn(draft.id, draft, flow_state, status, messages, timer_due_at, outbox, delivery)
         )
-        async with write_transaction(self._engine) as connection:
-            if delivery is not None:
-                await record_delivery(connection, delivery, now)  # AlreadyHandled: at once
-            await send_writes_with_commit(connection)
-            await connection.execute(
-                _INSERT_CONVERSATION,
-                {
-                    "id": conversation_id,
-                    "channel": draft.channel,
-                    "pseudonym": draft.pseudonym,
-                    "status": status,
-                    "script": draft.script,
-                    "reply_address": sealed_address,
-                    "flow_state": _seal_state(cipher, conversation_id, flow_state),
-                    "message_count": len(messages),
-                    "created_at": draft.created_at,
-                    "last_activity_at": now,
-                    "timer_due_at": timer_due_at if status == ACTIVE else None,
-                },
-            )
-            await connection.execute(
-                _INSERT_KEY,
-                {
-                    "conversation_id": conversation_id,
-                    "master_key_id": wrapped_key_id(wrapped),
-                    "wrapped_key": wrapped,
-                },
-            )
-            await _append(
-                connection, cipher, conversation_id, draft.channel, 0, messages, outbox, now
-            )
 
     async def get(self, conversation_id: str) -> ConversationView:
         """Load and decrypt one conversation."""
@@ -314,42 +327,81 @@ class ConversationStore:
         ``outbox`` holds the messages (JSON) a provider must deliver; they are queued in the
         same transaction, so a crash cannot lose them or send them for a lost turn.
         ``delivery``, the provider's delivery that caused the turn, is recorded with it.
+        Turns of several people arriving together are stored in one transaction; each
+        still succeeds or fails on its own.
 
         Raises:
             ConversationNotFound: the conversation is gone.
             AlreadyHandled: ``delivery`` was recorded meanwhile; nothing was stored.
         """
+        turn = _Turn(
+            conversation_id, None, flow_state, status, messages, timer_due_at, outbox, delivery
+        )
+        await self._turns.add(turn)
+
+    async def _store_turns(self, turns: Sequence[_Turn]) -> list[Exception | None]:
+        """A batch of turns, in one transaction; one at a time if that one fails.
+
+        A delivery another instance recorded meanwhile, or any other error of one turn,
+        fails the batch's transaction: then each turn is stored alone, so only the turn
+        at fault fails, with its own error.
+        """
+        if len(turns) > 1:
+            try:
+                return await self._store_together(turns)
+            except Exception:  # noqa: S110 -- each turn alone says what was wrong
+                pass
+        outcomes: list[Exception | None] = []
+        for turn in turns:
+            try:
+                await self._store_alone(turn)
+            except Exception as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        return outcomes
+
+    async def _store_alone(self, turn: _Turn) -> None:
+        """One turn in its own transaction, its delivery recorded first (refused at once)."""
         now = self._clock()
         async with write_transaction(self._engine) as connection:
-            if delivery is not None:
-                await record_delivery(connection, delivery, now)
-            found = await connection.execute(_TURN_ROW, {"conversation_id": conversation_id})
-            row = found.first()
-            if row is None:
-                raise ConversationNotFound(conversation_id)
-            cipher = _unwrapped(self._keyring, conversation_id, row.wrapped_key)
-            await send_writes_with_commit(connection)
-            await _append(
-                connection,
-                cipher,
-                conversation_id,
-                row.channel,
-                row.message_count,
-                messages,
-                outbox,
-                now,
-            )
-            await connection.execute(
-                _UPDATE_TURN,
-                {
-                    "turn_of": conversation_id,
-                    "message_count": row.message_count + len(messages),
-                    "flow_state": _seal_state(cipher, conversation_id, flow_state),
-                    "status": status,
-                    "last_activity_at": now,
-                    "timer_due_at": timer_due_at if status == ACTIVE else None,
-                },
-            )
+            await run_on_the_loop(connection)
+            if turn.delivery is not None:
+                await record_delivery(connection, turn.delivery, now)  # AlreadyHandled
+            found = await self._turn_rows(connection, [turn])
+            rows = _TurnRows()
+            rows.add(self._keyring, turn, found.get(turn.conversation_id), now)
+            await rows.write(connection)
+
+    async def _store_together(self, turns: Sequence[_Turn]) -> list[Exception | None]:
+        """Many turns in one transaction; a turn whose conversation is gone fails alone."""
+        now = self._clock()
+        outcomes: list[Exception | None] = []
+        async with write_transaction(self._engine) as connection:
+            await run_on_the_loop(connection)
+            found = await self._turn_rows(connection, turns)
+            rows = _TurnRows()
+            deliveries = []
+            for turn in turns:
+                try:
+                    rows.add(self._keyring, turn, found.get(turn.conversation_id), now)
+                except LookupError as exc:  # gone, or its key destroyed
+                    outcomes.append(exc)
+                    continue
+                outcomes.append(None)
+                if turn.delivery is not None:
+                    deliveries.append(turn.delivery)
+            await record_deliveries(connection, deliveries, now)
+            await rows.write(connection)
+        return outcomes
+
+    @staticmethod
+    async def _turn_rows(connection: AsyncConnection, turns: Sequence[_Turn]) -> dict[str, _Row]:
+        """The stored conversations these turns go on, locked until the transaction ends."""
+        ids = [turn.conversation_id for turn in turns if turn.draft is None]
+        if not ids:
+            return {}
+        return {row.id: row for row in await connection.execute(_TURN_ROWS, {"ids": ids})}
 
     async def close(self, conversation_id: str, status: str) -> None:
         """End an active conversation without a turn (it expired)."""
@@ -503,7 +555,7 @@ class ConversationStore:
     async def _cipher(self, session: AsyncSession, conversation_id: str) -> FieldCipher:
         return await conversation_cipher(session, self._keyring, conversation_id)
 
-    def _view(self, row: Conversation | Row[Any], cipher: FieldCipher) -> ConversationView:
+    def _view(self, row: Conversation | _Row, cipher: FieldCipher) -> ConversationView:
         reply_address = (
             None
             if row.reply_address is None
@@ -543,58 +595,155 @@ def _unwrapped(keyring: KeyRing, conversation_id: str, wrapped: bytes | None) ->
     return FieldCipher(unwrap_data_key(keyring, wrapped, _key_aad(conversation_id)))
 
 
-async def _append(
-    connection: AsyncConnection,
-    cipher: FieldCipher,
-    conversation_id: str,
-    channel: str,
-    count_before: int,
-    messages: Sequence[NewMessage],
-    outbox: Sequence[str],
-    now: datetime,
-) -> None:
-    """Insert a turn's messages and outbox rows, numbered on from ``count_before``."""
-    if messages:
-        await connection.execute(
-            _INSERT_MESSAGES,
-            [
-                {
-                    "id": message_id,
-                    "conversation_id": conversation_id,
-                    "seq": count_before + offset,
-                    "direction": message.direction,
-                    "sender": message.sender,
-                    "body": cipher.seal_text(
-                        message.text, field_aad("messages", "body", message_id)
-                    ),
-                    "provider_message_id": message.provider_message_id,
-                    "created_at": now,
-                }
-                for offset, (message_id, message) in enumerate(
-                    zip(new_ids(len(messages)), messages, strict=True), start=1
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    """Whose conversation to find, and the delivery to look up in the ledger."""
+
+    channel: str
+    pseudonym: str
+    delivery: str | None
+
+
+# The person's newest active conversation with its wrapped key (None: they have none), and
+# whether the delivery was handled already.
+_Found = tuple[_Row | None, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    """One turn to store: on a stored conversation, or on a draft stored with it."""
+
+    conversation_id: str
+    draft: ConversationView | None
+    flow_state: dict[str, Any]
+    status: str
+    messages: Sequence[NewMessage]
+    timer_due_at: datetime | None
+    outbox: Sequence[str]
+    delivery: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """Where a conversation stands after a turn earlier in the same batch."""
+
+    channel: str
+    message_count: int
+    cipher: FieldCipher
+
+
+@dataclass
+class _TurnRows:
+    """The rows of a batch of turns, sealed and ready: one statement per table."""
+
+    conversations: list[tuple[Any, ...]] = field(default_factory=list)
+    keys: list[tuple[Any, ...]] = field(default_factory=list)
+    messages: list[tuple[Any, ...]] = field(default_factory=list)
+    outbox: list[tuple[Any, ...]] = field(default_factory=list)
+    updates: list[tuple[Any, ...]] = field(default_factory=list)
+    # A conversation with two turns in one batch: the second goes on from the first.
+    written: dict[str, _Written] = field(default_factory=dict)
+
+    def add(self, keyring: KeyRing, turn: _Turn, stored: _Row | None, now: datetime) -> None:
+        """Seal one turn's rows under its conversation's key, numbered after what it holds.
+
+        Raises:
+            ConversationNotFound: the turn is on a conversation that is not stored.
+            ConversationKeyDestroyed: its key is gone; nothing can be sealed for it.
+        """
+        conversation_id = turn.conversation_id
+        before = self.written.get(conversation_id)
+        if turn.draft is not None:
+            before = self._start(keyring, turn.draft, turn, now)
+        elif before is None:
+            if stored is None:
+                raise ConversationNotFound(conversation_id)
+            cipher = _unwrapped(keyring, conversation_id, stored.wrapped_key)
+            before = _Written(stored.channel, stored.message_count, cipher)
+        cipher, count = before.cipher, before.message_count
+        self.messages += [
+            (
+                message_id,
+                conversation_id,
+                count + offset,
+                message.direction,
+                message.sender,
+                cipher.seal_text(message.text, field_aad("messages", "body", message_id)),
+                message.provider_message_id,
+                now,
+            )
+            for offset, (message_id, message) in enumerate(
+                zip(new_ids(len(turn.messages)), turn.messages, strict=True), start=1
+            )
+        ]
+        self.outbox += [
+            (
+                item_id,
+                conversation_id,
+                before.channel,
+                count + offset,
+                cipher.seal_text(body, field_aad("outbox", "body", item_id)),
+                PENDING,
+                0,
+                now,
+                now,
+            )
+            for offset, (item_id, body) in enumerate(
+                zip(new_ids(len(turn.outbox)), turn.outbox, strict=True), start=1
+            )
+        ]
+        if turn.draft is None:
+            self.updates.append(
+                (
+                    turn.status,
+                    _seal_state(cipher, conversation_id, turn.flow_state),
+                    count + len(turn.messages),
+                    now,
+                    turn.timer_due_at if turn.status == ACTIVE else None,
+                    conversation_id,
                 )
-            ],
+            )
+        self.written[conversation_id] = _Written(before.channel, count + len(turn.messages), cipher)
+
+    def _start(
+        self, keyring: KeyRing, draft: ConversationView, turn: _Turn, now: datetime
+    ) -> _Written:
+        """The new conversation's row and its fresh data key, wrapped by the master key."""
+        data_key = new_data_key()
+        wrapped = wrap_data_key(keyring, data_key, _key_aad(draft.id))
+        cipher = FieldCipher(data_key)
+        sealed_address = (
+            None
+            if draft.reply_address is None
+            else cipher.seal_text(
+                draft.reply_address, field_aad("conversations", "reply_address", draft.id)
+            )
         )
-    if outbox:
-        await connection.execute(
-            _INSERT_OUTBOX,
-            [
-                {
-                    "id": item_id,
-                    "conversation_id": conversation_id,
-                    "channel": channel,
-                    "seq": count_before + offset,
-                    "body": cipher.seal_text(body, field_aad("outbox", "body", item_id)),
-                    "status": PENDING,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-                for offset, (item_id, body) in enumerate(
-                    zip(new_ids(len(outbox)), outbox, strict=True), start=1
-                )
-            ],
+        self.conversations.append(
+            (
+                draft.id,
+                draft.channel,
+                draft.pseudonym,
+                turn.status,
+                draft.script,
+                sealed_address,
+                _seal_state(cipher, draft.id, turn.flow_state),
+                len(turn.messages),
+                draft.created_at,
+                now,
+                turn.timer_due_at if turn.status == ACTIVE else None,
+            )
         )
+        self.keys.append((draft.id, wrapped_key_id(wrapped), wrapped))
+        return _Written(draft.channel, 0, cipher)
+
+    async def write(self, connection: AsyncConnection) -> None:
+        """Insert and update it all, conversations before what refers to them."""
+        await _INSERT_CONVERSATIONS.execute(connection, self.conversations)
+        await _INSERT_KEYS.execute(connection, self.keys)
+        await _INSERT_MESSAGES.execute(connection, self.messages)
+        await _INSERT_OUTBOX.execute(connection, self.outbox)
+        await _UPDATE_TURNS.execute(connection, self.updates)
 
 
 def _key_aad(conversation_id: str) -> bytes:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
-from storage.sqlite_driver import OneTripConnection, async_creator
+from storage.sqlite_driver import BUSY_TIMEOUT_MS, OneTripConnection, async_creator
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -32,7 +32,12 @@ _SQLITE_PRAGMAS = (
     # Zero the bytes of deleted rows so a wiped conversation cannot be carved out of the file.
     "PRAGMA secure_delete=ON",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=5000",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+    # No commit copies the WAL back into the database file: a person's turn commits on the
+    # event loop (storage/sqlite_driver.py), and a checkpoint there would stop the service
+    # for as long as the copy and its fsync take. The app checkpoints in the background
+    # instead (checkpoint_wal), and a wipe at once (scrub_free_space).
+    "PRAGMA wal_autocheckpoint=0",
     # NORMAL is durable against a killed process in WAL mode; only power loss can drop the
     # last commits, which is the trade every WAL deployment makes.
     "PRAGMA synchronous=NORMAL",
@@ -75,8 +80,11 @@ def create_engine(database_url: str) -> AsyncEngine:
 
 
 def _roll_back_if_open(dbapi_connection: Any, record: Any, _state: Any = None) -> None:
-    if record.driver_connection.in_transaction:
+    driver = record.driver_connection
+    if driver.in_transaction:
         dbapi_connection.rollback()
+    if isinstance(driver, OneTripConnection):
+        driver.back_to_the_pool()
 
 
 def _apply_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -139,20 +147,20 @@ async def _one_trip_driver(connection: AsyncConnection) -> OneTripConnection | N
     return driver if isinstance(driver, OneTripConnection) else None
 
 
-async def send_writes_with_commit(connection: AsyncConnection) -> None:
-    """From here on, the transaction's writes reach SQLite with its commit, in one trip.
+async def run_on_the_loop(connection: AsyncConnection) -> None:
+    """From here until the connection goes back to the pool, SQLite runs it on the loop.
 
-    For the end of a transaction that reads none of its writes' answers (a turn's inserts):
-    each trip to the SQLite thread waits for the event loop's next turn, and the process's
-    write line waits with it (docs/benchmarks.md). A held write answers no rows and an
-    unknown row count, and its error is raised by the commit, which then stores nothing.
-    PostgreSQL's driver makes no such trips; there this does nothing.
+    For a person's turn only: its lookup and its writes, a few short statements, which on
+    SQLite's thread spent more time waiting for the event loop than working (see
+    storage/sqlite_driver.py). Never for work that can take long: nothing else runs on
+    the loop meanwhile. A statement that would wait for another writer still waits, on the
+    thread. PostgreSQL's driver has no thread to avoid; there this does nothing.
     """
     if connection.dialect.name != "sqlite":
         return
     driver = await _one_trip_driver(connection)
     if driver is not None:
-        driver.hold_writes_until_commit()
+        driver.run_on_the_loop()
 
 
 async def database_reachable(sessions: SessionFactory) -> bool:
@@ -163,6 +171,19 @@ async def database_reachable(sessions: SessionFactory) -> bool:
     except Exception:  # any failure means "not healthy"; the caller logs it
         return False
     return True
+
+
+async def checkpoint_wal(engine: AsyncEngine) -> None:
+    """Copy what the WAL holds into the database file, as far as readers allow.
+
+    No commit does this (see the pragmas above), so the app does it in the background,
+    on a connection's own thread. PASSIVE never waits for readers or writers; what it
+    cannot copy now waits for the next round. PostgreSQL: nothing to do.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as connection:
+        await connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 async def scrub_free_space(connection: AsyncConnection) -> None:
@@ -186,13 +207,14 @@ def sqlite_files(database_url: str) -> list[Path]:
 
 __all__ = [
     "SessionFactory",
+    "checkpoint_wal",
     "create_engine",
     "create_session_factory",
     "database_reachable",
     "engine_of",
     "is_sqlite",
+    "run_on_the_loop",
     "scrub_free_space",
-    "send_writes_with_commit",
     "sqlite_files",
     "write_transaction",
 ]

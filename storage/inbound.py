@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import Table, bindparam, insert, select
@@ -19,12 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crypto import KeyRing
 from storage.engine import SessionFactory, engine_of, write_transaction
+from storage.many_rows import ManyRows
 from storage.models import ProcessedInbound, utcnow
 
 _LEDGER: Table = ProcessedInbound.__table__  # type: ignore[assignment]
 # Built once (see storage/conversations.py).
 _RECORD = insert(_LEDGER)
-_SEEN = select(_LEDGER.c.digest).where(_LEDGER.c.digest == bindparam("digest"))
+_RECORD_MANY = ManyRows(_RECORD, ("digest", "received_at"))
+_SEEN = select(_LEDGER.c.digest).where(_LEDGER.c.digest.in_(bindparam("digests", expanding=True)))
 
 
 class AlreadyHandled(Exception):
@@ -44,7 +46,7 @@ class InboundLedger:
     def delivery(self, channel: str, provider_id: str) -> str:
         """The keyed hash that stands for one delivery in the ledger."""
         message = f"{channel}\x00{provider_id}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, message, hashlib.sha256).hex()
 
     async def record(self, delivery: str) -> bool:
         """Record a :meth:`delivery` that caused no turn (a wipe); False if it was already."""
@@ -56,9 +58,12 @@ class InboundLedger:
         return True
 
 
-async def delivery_seen(connection: AsyncConnection, delivery: str) -> bool:
-    """Whether this delivery was recorded (handled) already."""
-    return (await connection.execute(_SEEN, {"digest": delivery})).first() is not None
+async def deliveries_seen(connection: AsyncConnection, deliveries: Sequence[str]) -> set[str]:
+    """Which of these deliveries were recorded (handled) already."""
+    if not deliveries:
+        return set()
+    found = await connection.execute(_SEEN, {"digests": list(deliveries)})
+    return set(found.scalars())
 
 
 async def record_delivery(connection: AsyncConnection, delivery: str, at: datetime) -> None:
@@ -71,3 +76,14 @@ async def record_delivery(connection: AsyncConnection, delivery: str, at: dateti
         await connection.execute(_RECORD, {"digest": delivery, "received_at": at})
     except IntegrityError:
         raise AlreadyHandled from None
+
+
+async def record_deliveries(
+    connection: AsyncConnection, deliveries: Sequence[str], at: datetime
+) -> None:
+    """Record many deliveries in the caller's transaction (a batch of turns).
+
+    A delivery recorded already fails the whole statement with the database's own error:
+    the batch is then stored one turn at a time, where it is :class:`AlreadyHandled`.
+    """
+    await _RECORD_MANY.execute(connection, [(delivery, at) for delivery in deliveries])

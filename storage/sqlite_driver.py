@@ -1,4 +1,4 @@
-"""aiosqlite with one trip to its thread per statement, instead of four.
+"""aiosqlite with one trip to its thread per statement, or none at all for a person's turn.
 
 aiosqlite runs each call on the connection's own thread and wakes the event loop with the
 answer. Through SQLAlchemy a statement is four such calls (make a cursor, execute, fetch
@@ -12,10 +12,16 @@ transaction of this one held across an await) blocks that thread, never the even
 Fetching every row at once is what SQLAlchemy's aiosqlite adapter already does for every
 statement that is not a server-side cursor, and Porchlight uses none.
 
-A transaction that no longer needs its writes' answers can hold them and send them with its
-commit, all in one trip (:meth:`OneTripConnection.hold_writes_until_commit`): a person's
-turn is a handful of inserts, and each trip is a wait for the event loop's next turn while
-the process's write line (``storage.engine.write_transaction``) stands still.
+People's turns go further (:meth:`OneTripConnection.run_on_the_loop`): their statements run
+on the event loop itself, with no trip at all. A batch of turns is a few short statements,
+a millisecond or two of SQLite's work, where each trip cost a wait for the event loop's
+next turn and for the interpreter's lock to pass between threads, several milliseconds
+under load, with the database's one writer waiting all that time (docs/benchmarks.md).
+Such a statement never waits for SQLite's lock on the loop: while the connection runs on
+the loop its busy timeout is zero, and a statement SQLite answers "busy" (another process,
+or another connection of this one, holds the write lock) goes to the thread after all,
+where waiting blocks nobody. Their commits do not checkpoint the WAL either: no commit
+does (see ``storage.engine``), the app checkpoints in the background.
 """
 
 from __future__ import annotations
@@ -23,36 +29,41 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import make_url
 
+T = TypeVar("T")
+
+# How long a statement on the thread waits for another connection's write lock.
+BUSY_TIMEOUT_MS = 5000
 # aiosqlite's default: rows per trip when a cursor is iterated (unused here, but required).
 _ITER_CHUNK_SIZE = 64
 
 _Description = tuple[tuple[Any, ...], ...] | None
-_HeldWrite = tuple[str, Any, bool]  # the SQL, its parameters, whether for many rows
-_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE")
+_Work = Callable[[sqlite3.Connection], T]
 
 
-def _answers_nothing(sql: str) -> bool:
-    """A write that returns no rows, so nothing waits on its answer but its errors."""
-    return sql.lstrip()[:6].upper() in _WRITE_VERBS and "RETURNING" not in sql.upper()
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    """SQLite's "busy": another connection holds a lock this statement needs."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
-def _run_held(
-    connection: sqlite3.Connection, held: Sequence[_HeldWrite], *, begin_immediate: bool
-) -> None:
-    """What must go before a trip's own statement: the transaction's start, held writes."""
-    if begin_immediate and not connection.in_transaction:
+def _begin_immediate(connection: sqlite3.Connection, begin: bool) -> None:
+    if begin and not connection.in_transaction:
         connection.execute("BEGIN IMMEDIATE")
-    for sql, parameters, many in held:
-        if many:
-            connection.executemany(sql, parameters)
-        else:
-            connection.execute(sql, parameters)
+
+
+def _patiently(work: _Work[T], connection: sqlite3.Connection) -> T:
+    """Work on the thread for a connection on the loop: it may wait for the lock here."""
+    connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        return work(connection)
+    finally:
+        connection.execute("PRAGMA busy_timeout=0")
 
 
 class OneTripCursor:
@@ -74,14 +85,11 @@ class OneTripCursor:
         await self.close()
 
     async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        """Run one statement on the connection's thread and keep all of its rows."""
-        connection = self._connection._conn  # checked here: raises if already closed
-        if self._connection.hold(sql, parameters, many=False):
-            return self._held()
-        held, begin = self._connection.release_held()  # they go first, in this same trip
+        """Run one statement and keep all of its rows."""
+        begin = self._connection.take_begin()
 
-        def run() -> tuple[list[Any], _Description, int, int | None]:
-            _run_held(connection, held, begin_immediate=begin)
+        def run(connection: sqlite3.Connection) -> tuple[list[Any], _Description, int, int | None]:
+            _begin_immediate(connection, begin)
             cursor = connection.cursor()
             try:
                 cursor.execute(sql, parameters)
@@ -90,22 +98,19 @@ class OneTripCursor:
             finally:
                 cursor.close()
 
-        answer = await self._connection._execute(run)
+        answer = await self._connection.run(run)
         self._rows, self.description, self.rowcount, self.lastrowid = answer
         return self
 
     async def executemany(
         self, sql: str, parameters: Iterable[Sequence[Any] | dict[str, Any]]
     ) -> Any:
-        """Run one statement for many rows, in one trip."""
-        connection = self._connection._conn
+        """Run one statement for many rows at once."""
+        begin = self._connection.take_begin()
         parameters = list(parameters)  # read now: the caller may reuse its iterable
-        if self._connection.hold(sql, parameters, many=True):
-            return self._held()
-        held, begin = self._connection.release_held()
 
-        def run() -> tuple[int, int | None]:
-            _run_held(connection, held, begin_immediate=begin)
+        def run(connection: sqlite3.Connection) -> tuple[int, int | None]:
+            _begin_immediate(connection, begin)
             cursor = connection.cursor()
             try:
                 cursor.executemany(sql, parameters)
@@ -114,12 +119,7 @@ class OneTripCursor:
                 cursor.close()
 
         self._rows, self.description = [], None
-        self.rowcount, self.lastrowid = await self._connection._execute(run)
-        return self
-
-    def _held(self) -> OneTripCursor:
-        """The answer to a held write: no rows, and a row count not known yet."""
-        self._rows, self.description, self.rowcount, self.lastrowid = [], None, -1, None
+        self.rowcount, self.lastrowid = await self._connection.run(run)
         return self
 
     async def fetchone(self) -> Any:
@@ -138,7 +138,7 @@ class OneTripCursor:
         return rows
 
     async def close(self) -> None:
-        """Drop the buffer; the sqlite3 cursor was closed on the thread already."""
+        """Drop the buffer; the sqlite3 cursor was closed already."""
         self._rows = []
 
     async def __aiter__(self) -> AsyncIterator[Any]:
@@ -151,9 +151,8 @@ class OneTripConnection(aiosqlite.Connection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._holding = False
-        self._held_writes: list[_HeldWrite] = []
         self._begin_immediate = False
+        self._on_the_loop = False
 
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
         """A cursor made here, not on the thread (aiosqlite's own costs a trip)."""
@@ -165,66 +164,66 @@ class OneTripConnection(aiosqlite.Connection):
         Python's sqlite3 begins a transaction only at the first write, so a transaction's
         reads before it see the database as it was, and another process can write in
         between: a purge would then delete a conversation just written to. ``BEGIN
-        IMMEDIATE`` goes with the transaction's first statement, in the same trip.
+        IMMEDIATE`` goes with the transaction's first statement, in the same call.
         """
         self._begin_immediate = True
 
-    def hold_writes_until_commit(self) -> None:
-        """Until this transaction ends, hold its writes and send them with the commit.
-
-        For a transaction whose writes' answers nobody reads: a held write returns no rows
-        and an unknown row count (-1), and its error is raised by the commit, which then
-        stores none of them. A read in the meantime sends the held writes first, in its own
-        trip, so it sees them (and raises their error).
-        """
-        self._holding = True
-
-    def hold(self, sql: str, parameters: Any, *, many: bool) -> bool:
-        """Keep this statement for the commit if writes are held and it answers nothing."""
-        if not (self._holding and _answers_nothing(sql)):
-            return False
-        self._held_writes.append((sql, parameters, many))
-        return True
-
-    def release_held(self) -> tuple[list[_HeldWrite], bool]:
-        """The held writes, in order, and whether to begin immediately: both sent now."""
-        held, self._held_writes = self._held_writes, []
+    def take_begin(self) -> bool:
+        """Whether the statement being sent must begin the transaction immediately."""
         begin, self._begin_immediate = self._begin_immediate, False
-        return held, begin
+        return begin
+
+    def run_on_the_loop(self) -> None:
+        """Until this use of the connection ends, run its statements on the event loop.
+
+        For a person's turn: its lookup and its writes, short statements all (see the
+        module docstring). Never for a statement that can take long (a purge, a vacuum,
+        a checkpoint): the whole service would stand still meanwhile. Ends with
+        :meth:`back_to_the_pool`.
+        """
+        if not self._on_the_loop:
+            self._conn.execute("PRAGMA busy_timeout=0")  # never wait for a lock on the loop
+            self._on_the_loop = True
+
+    def back_to_the_pool(self) -> None:
+        """The connection's user is done: the next one starts on the thread again."""
+        self._begin_immediate = False
+        if self._on_the_loop:
+            self._on_the_loop = False
+            self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+    async def run(self, work: _Work[T]) -> T:
+        """Do ``work`` on the loop if the connection runs there and SQLite is free."""
+        connection = self._conn  # raises if the connection was closed
+        if not self._on_the_loop:
+            return await self._execute(work, connection)
+        try:
+            return work(connection)
+        except sqlite3.OperationalError as exc:
+            # Busy before anything was done (no transaction was begun): another
+            # connection is writing. Wait for it on the thread instead.
+            if not _is_busy(exc) or connection.in_transaction:
+                raise
+        return await self._execute(partial(_patiently, work), connection)
 
     async def commit(self) -> None:
-        """Commit, sending any held writes first in the same trip."""
-        self._holding = False
-        held, begin = self.release_held()
-        if not held:
-            await super().commit()
-            return
-        connection = self._conn
-
-        def run() -> None:
-            try:
-                _run_held(connection, held, begin_immediate=begin)
-            except BaseException:
-                connection.rollback()  # none of it, and SQLite's lock freed in this trip
-                raise
-            connection.commit()
-
-        await self._execute(run)
+        """Commit, on the loop when the connection runs there."""
+        self._begin_immediate = False
+        await self.run(sqlite3.Connection.commit)
 
     async def rollback(self) -> None:
-        """Roll back, with no trip when nothing is open (a read ends with a rollback)."""
-        self._holding = False
-        self._held_writes = []  # never sent: nothing to undo for them
+        """Roll back, with no work at all when nothing is open (a read ends with a rollback)."""
         self._begin_immediate = False
         if self._conn.in_transaction:
-            await super().rollback()
+            await self.run(sqlite3.Connection.rollback)
 
 
 def async_creator(database_url: str) -> Any:
     """The ``async_creator`` for SQLAlchemy's aiosqlite dialect, for this database URL.
 
     The URL's path and options become ``sqlite3.connect`` arguments exactly as the stock
-    dialect would make them.
+    dialect would make them (``check_same_thread=False`` among them, which is what lets a
+    statement run on the loop as well as on the connection's thread, one at a time).
     """
     args, options = SQLiteDialect_aiosqlite().create_connect_args(make_url(database_url))
 
@@ -239,4 +238,4 @@ def async_creator(database_url: str) -> Any:
     return connect
 
 
-__all__ = ["OneTripConnection", "OneTripCursor", "async_creator"]
+__all__ = ["BUSY_TIMEOUT_MS", "OneTripConnection", "OneTripCursor", "async_creator"]

@@ -1,5 +1,8 @@
+import asyncio
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,6 +13,7 @@ from storage.conversations import (
     ConversationKeyDestroyed,
     ConversationNotFound,
     ConversationStore,
+    ConversationView,
     NewMessage,
 )
 from storage.engine import SessionFactory, create_engine, create_session_factory, sqlite_files
@@ -182,3 +186,175 @@ async def test_a_delivery_is_recorded_with_its_turn_and_a_second_turn_for_it_is_
         )  # fmt: skip
     assert [m.text for m in await conversation_store.messages(draft.id)] == ["hello"]
     assert (await conversation_store.get(draft.id)).flow_state == {}
+
+
+def _drafts(store: ConversationStore, count: int) -> list[ConversationView]:
+    return [
+        store.draft(
+            channel="sms",
+            pseudonym=f"{n:064d}",
+            reply_address=f"+1555010{n:04d}",
+            script="default",
+            flow_state={},
+        )
+        for n in range(count)
+    ]
+
+
+def _count_batches(store: ConversationStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every batch of turns stored together from now on."""
+    sizes: list[int] = []
+    together = store._store_together
+
+    async def counted(turns: Sequence[Any]) -> Any:
+        sizes.append(len(turns))
+        return await together(turns)
+
+    monkeypatch.setattr(store, "_store_together", counted)
+    return sizes
+
+
+async def test_many_people_writing_at_once_are_stored_together_each_whole(
+    conversation_store: ConversationStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches = _count_batches(conversation_store, monkeypatch)
+    drafts = _drafts(conversation_store, 20)
+
+    await asyncio.gather(
+        *(
+            conversation_store.start_with_turn(
+                draft,
+                flow_state={"n": n},
+                status=ACTIVE,
+                messages=[NewMessage("in", "person", f"hello {n}"), NewMessage("out", "bot", "hi")],
+                outbox=['{"text": "hi", "options": []}'],
+            )
+            for n, draft in enumerate(drafts)
+        )
+    )
+
+    assert sum(batches) == 20
+    assert max(batches) > 1, "stored one by one"
+    for n, draft in enumerate(drafts):
+        view = await conversation_store.get(draft.id)
+        assert (view.reply_address, view.flow_state) == (f"+1555010{n:04d}", {"n": n})
+        said = [(m.seq, m.text) for m in await conversation_store.messages(draft.id)]
+        assert said == [(1, f"hello {n}"), (2, "hi")]
+
+
+async def test_in_a_batch_a_turn_on_a_wiped_conversation_fails_alone(
+    conversation_store: ConversationStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = await _conversation(conversation_store, "k" * 64)
+    wiped = await _conversation(conversation_store, "w" * 64)
+    await conversation_store.wipe(wiped)
+    batches = _count_batches(conversation_store, monkeypatch)
+
+    results = await asyncio.gather(
+        *(
+            conversation_store.record_turn(
+                conversation_id,
+                flow_state={"after": True},
+                status=ACTIVE,
+                messages=[NewMessage("in", "person", "still here")],
+            )
+            for conversation_id in (kept, wiped)
+        ),
+        return_exceptions=True,
+    )
+
+    assert batches == [2]
+    assert results[0] is None
+    assert isinstance(results[1], ConversationNotFound)
+    assert [m.text for m in await conversation_store.messages(kept)][-1] == "still here"
+    assert (await conversation_store.get(kept)).flow_state == {"after": True}
+
+
+async def test_in_a_batch_a_delivery_recorded_meanwhile_refuses_only_its_own_turn(
+    conversation_store: ConversationStore,
+    sessions: SessionFactory,
+    keyring: KeyRing,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ledger = InboundLedger(sessions, keyring)
+    deliveries = [ledger.delivery("sms", f"SM{n:04d}") for n in range(5)]
+    await ledger.record(deliveries[3])  # another instance handled this one at the same moment
+    drafts = _drafts(conversation_store, 5)
+    batches = _count_batches(conversation_store, monkeypatch)
+
+    results = await asyncio.gather(
+        *(
+            conversation_store.start_with_turn(
+                draft,
+                flow_state={},
+                status=ACTIVE,
+                messages=[NewMessage("in", "person", "hi")],
+                delivery=delivery,
+            )
+            for draft, delivery in zip(drafts, deliveries, strict=True)
+        ),
+        return_exceptions=True,
+    )
+
+    assert batches == [5]  # refused as a whole, then stored one by one
+    assert [type(result) for result in results] == [type(None)] * 3 + [AlreadyHandled, type(None)]
+    assert sorted(await conversation_store.ids()) == sorted(
+        draft.id for n, draft in enumerate(drafts) if n != 3
+    )
+    for delivery in deliveries:  # every delivery is recorded, by its turn or beforehand
+        assert await conversation_store.find_for_turn("sms", "x" * 64, delivery) == (None, True)
+
+
+async def test_two_turns_of_one_conversation_in_one_batch_follow_each_other(
+    conversation_store: ConversationStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversation_id = await _conversation(conversation_store)  # two messages so far
+    batches = _count_batches(conversation_store, monkeypatch)
+
+    await asyncio.gather(
+        *(
+            conversation_store.record_turn(
+                conversation_id,
+                flow_state={"turn": n},
+                status=ACTIVE,
+                messages=[
+                    NewMessage("in", "person", f"in {n}"),
+                    NewMessage("out", "bot", f"out {n}"),
+                ],
+            )
+            for n in (1, 2)
+        )
+    )
+
+    assert batches == [2]
+    said = [(m.seq, m.text) for m in await conversation_store.messages(conversation_id)]
+    assert said[2:] == [(3, "in 1"), (4, "out 1"), (5, "in 2"), (6, "out 2")]
+    view = await conversation_store.get(conversation_id)
+    assert (view.message_count, view.flow_state) == (6, {"turn": 2})
+
+
+async def test_people_looked_up_together_each_find_their_own(
+    conversation_store: ConversationStore, sessions: SessionFactory, keyring: KeyRing
+) -> None:
+    first, second = (
+        await _conversation(conversation_store, "a" * 64),
+        await _conversation(conversation_store, "b" * 64),
+    )
+    handled = InboundLedger(sessions, keyring).delivery("sms", "SM0001")
+    await InboundLedger(sessions, keyring).record(handled)
+
+    found = await asyncio.gather(
+        conversation_store.find_for_turn("sms", "a" * 64, None),
+        conversation_store.find_for_turn("sms", "b" * 64, "not handled"),
+        conversation_store.find_for_turn("sms", "c" * 64, None),
+        conversation_store.find_for_turn("sms", "a" * 64, handled),
+        conversation_store.find_for_turn("whatsapp", "b" * 64, None),
+    )
+
+    assert [(view.id if view else None, seen) for view, seen in found] == [
+        (first, False),
+        (second, False),
+        (None, False),
+        (None, True),
+        (None, False),
+    ]

@@ -12,8 +12,8 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.engine import create_engine, send_writes_with_commit, write_transaction
-from storage.sqlite_driver import OneTripConnection
+from storage.engine import checkpoint_wal, create_engine, run_on_the_loop, write_transaction
+from storage.sqlite_driver import BUSY_TIMEOUT_MS, OneTripConnection
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -160,87 +160,112 @@ async def bodies(engine: AsyncEngine) -> list[str]:
 
 
 @asynccontextmanager
-async def holding_writes(
+async def on_the_loop(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[AsyncConnection, list[Any]]]:
-    """A transaction whose writes are held for its commit, and its trips, as they happen."""
-    async with engine.begin() as connection:
+    """A write transaction run on the event loop, and its trips to the thread as they happen."""
+    async with write_transaction(engine) as connection:
         trips = await trips_of(connection, monkeypatch)
-        await send_writes_with_commit(connection)
+        await run_on_the_loop(connection)
         yield connection, trips
 
 
-async def test_held_writes_reach_the_database_with_the_commit_in_one_trip(
+async def test_a_connection_on_the_loop_makes_no_trip_and_answers_the_same(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with holding_writes(engine, monkeypatch) as (connection, trips):
-        first = await connection.execute(text("INSERT INTO notes (body) VALUES ('a')"))
-        assert first.rowcount == -1  # not known until the commit
-        await connection.execute(
-            text("INSERT INTO notes (body) VALUES (:body)"), [{"body": "b"}, {"body": "c"}]
+    async with on_the_loop(engine, monkeypatch) as (connection, trips):
+        inserted = await connection.execute(
+            text("INSERT INTO notes (body) VALUES (:body)"), [{"body": "a"}, {"body": "b"}]
         )
-        await connection.execute(text("UPDATE notes SET body = body || '!' WHERE body != 'a'"))
-        assert trips == []
-    assert len(trips) == 1
-    assert await bodies(engine) == ["a", "b!", "c!"]
+        assert inserted.rowcount == 2
+        await connection.execute(text("UPDATE notes SET body = body || '!' WHERE id = 2"))
+        rows = await connection.execute(text("SELECT id, body FROM notes ORDER BY id"))
+        assert [tuple(row) for row in rows] == [(1, "a"), (2, "b!")]
+    assert trips == []  # not even for the commit
+    assert await bodies(engine) == ["a", "b!"]
 
 
-async def test_a_held_write_that_fails_is_raised_by_the_commit_and_stores_nothing(
-    engine: AsyncEngine,
+async def test_a_failed_statement_on_the_loop_raises_and_undoes_its_transaction(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with engine.begin() as connection:
-        await connection.execute(text("INSERT INTO notes (id, body) VALUES (1, 'kept')"))
-    held_without_error = False
-
-    async def write_a_clash() -> None:
-        nonlocal held_without_error
-        async with engine.begin() as connection:
-            await connection.execute(text("INSERT INTO notes (id, body) VALUES (2, 'sent')"))
-            await send_writes_with_commit(connection)
-            await connection.execute(text("INSERT INTO notes (id, body) VALUES (3, 'held')"))
-            await connection.execute(text("INSERT INTO notes (id, body) VALUES (1, 'clash')"))
-            held_without_error = True
+    async def insert_twice() -> None:
+        async with on_the_loop(engine, monkeypatch) as (connection, _trips):
+            await connection.execute(text("INSERT INTO notes (id, body) VALUES (1, 'a')"))
+            await connection.execute(text("INSERT INTO notes (id, body) VALUES (1, 'b')"))
 
     with pytest.raises(IntegrityError):
-        await write_a_clash()
-    assert held_without_error, "the clash is raised by the commit"
-    # Neither what was sent at once nor what was held: the whole transaction is undone.
-    assert await bodies(engine) == ["kept"]
-    async with engine.begin() as connection:  # and the connection still works
-        await connection.execute(text("INSERT INTO notes (id, body) VALUES (2, 'after')"))
-    assert await bodies(engine) == ["kept", "after"]
+        await insert_twice()
+    assert await bodies(engine) == []
+    async with on_the_loop(engine, monkeypatch) as (connection, _trips):  # still usable
+        await connection.execute(text("INSERT INTO notes (id, body) VALUES (1, 'after')"))
+    assert await bodies(engine) == ["after"]
 
 
-async def test_a_read_after_held_writes_sees_them(
+async def test_on_the_loop_a_write_that_must_wait_for_another_process_waits_on_the_thread(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(tick())
+    trips: list[Any] = []
+
+    async def write() -> None:
+        async with on_the_loop(engine, monkeypatch) as (connection, recorded):
+            await connection.execute(text("INSERT INTO notes (body) VALUES ('waited')"))
+            # Holding the lock now: the rest of the transaction runs on the loop again.
+            await connection.execute(text("INSERT INTO notes (body) VALUES ('then')"))
+            trips.extend(recorded)
+
+    try:
+        writing = asyncio.create_task(write())
+        await asyncio.sleep(0.3)
+        assert not writing.done()
+        assert ticks >= 10  # the loop kept running while the write waited for the lock
+        other.execute("COMMIT")
+        await asyncio.wait_for(writing, timeout=5)
+    finally:
+        ticker.cancel()
+        other.close()
+    assert len(trips) == 1  # only the statement that had to wait went to the thread
+    assert await bodies(engine) == ["waited", "then"]
+
+
+async def test_the_next_user_of_a_connection_runs_on_the_thread_and_waits_for_locks(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with holding_writes(engine, monkeypatch) as (connection, trips):
-        await connection.execute(text("INSERT INTO notes (body) VALUES ('held')"))
-        assert await connection.scalar(text("SELECT count(*) FROM notes")) == 1
-        assert len(trips) == 1  # the held write went with the read
-        await connection.execute(text("INSERT INTO notes (body) VALUES ('then')"))
-    assert len(trips) == 2
-    assert await bodies(engine) == ["held", "then"]
+    async with on_the_loop(engine, monkeypatch) as (connection, _trips):
+        await connection.execute(text("INSERT INTO notes (body) VALUES ('a')"))
+        used = (await connection.get_raw_connection()).driver_connection
+    async with engine.connect() as connection:
+        assert (await connection.get_raw_connection()).driver_connection is used
+        trips = await trips_of(connection, monkeypatch)
+        patience = await connection.scalar(text("PRAGMA busy_timeout"))
+    assert len(trips) == 1
+    assert patience == BUSY_TIMEOUT_MS
 
 
-async def test_held_writes_rolled_back_or_abandoned_are_never_stored(
-    engine: AsyncEngine,
+async def test_no_commit_checkpoints_the_wal_but_checkpoint_wal_does(
+    engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    async with engine.connect() as connection:
-        await send_writes_with_commit(connection)
-        await connection.execute(text("INSERT INTO notes (body) VALUES ('rolled back')"))
-        await connection.rollback()
-        await connection.execute(text("INSERT INTO notes (body) VALUES ('not held')"))
-        await connection.commit()
-    async with engine.connect() as connection:
-        await send_writes_with_commit(connection)
-        await connection.execute(text("INSERT INTO notes (body) VALUES ('abandoned')"))
-        abandoning = (await connection.get_raw_connection()).driver_connection
-    async with engine.begin() as connection:
-        # The same connection, back from the pool: what its last user held went nowhere.
-        assert (await connection.get_raw_connection()).driver_connection is abandoning
-        await connection.execute(text("INSERT INTO notes (body) VALUES ('next user')"))
-    assert await bodies(engine) == ["not held", "next user"]
+    database = tmp_path / "driver.db"
+    before = database.stat().st_size
+    for _ in range(3):  # well past SQLite's own checkpoint threshold (1000 pages)
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("INSERT INTO notes (body) VALUES (:body)"),
+                [{"body": "x" * 4000} for _ in range(500)],
+            )
+    assert database.stat().st_size == before, "a commit copied the WAL into the database"
+    await checkpoint_wal(engine)
+    assert database.stat().st_size > before + 3 * 500 * 4000
 
 
 async def test_what_a_write_transaction_reads_cannot_change_before_it_writes(

@@ -95,15 +95,15 @@ async def test_the_same_message_sid_twice_is_processed_once(twilio_rig: TwilioRi
 def fail_turns(monkeypatch: pytest.MonkeyPatch, times: int) -> None:
     """The database refuses the next turns half-way: after the delivery was recorded in the
     transaction, before the conversation's messages were."""
-    append = conversations_module._append
+    write = conversations_module._TurnRows.write
     failures = [OperationalError("INSERT", {}, Exception("database is locked"))] * times
 
     async def failing(*args: Any, **kwargs: Any) -> None:
         if failures:
             raise failures.pop()
-        await append(*args, **kwargs)
+        await write(*args, **kwargs)
 
-    monkeypatch.setattr(conversations_module, "_append", failing)
+    monkeypatch.setattr(conversations_module._TurnRows, "write", failing)
     monkeypatch.setattr(webhooks, "FIRST_WAIT_SECONDS", 0.01)
 
 

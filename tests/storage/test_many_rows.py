@@ -1,0 +1,81 @@
+"""Many rows in one statement: every value still goes through its column's type."""
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crypto import PlaintextRefused, SealedText
+from storage.many_rows import ManyRows
+from storage.models import Conversation, ProcessedInbound
+
+LEDGER = ProcessedInbound.__table__
+CONVERSATIONS = Conversation.__table__
+INSERT_LEDGER = ManyRows(insert(LEDGER), ("digest", "received_at"))
+CONVERSATION_COLUMNS = (
+    "id", "channel", "pseudonym", "status", "script", "reply_address", "flow_state",
+    "message_count", "created_at", "last_activity_at", "timer_due_at",
+)  # fmt: skip
+INSERT_CONVERSATIONS = ManyRows(insert(CONVERSATIONS), CONVERSATION_COLUMNS)
+
+
+def conversation(number: int, flow_state: bytes, at: datetime) -> tuple[object, ...]:
+    return (
+        f"{number:032x}", "sms", f"{number:064x}", "active", "default", None, flow_state,
+        0, at, at, None,
+    )  # fmt: skip
+
+
+async def test_rows_are_stored_as_each_column_stores_them(engine: AsyncEngine) -> None:
+    at = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
+    elsewhere = at.astimezone(timezone(timedelta(hours=-5)))  # the same moment
+    async with engine.begin() as connection:
+        await INSERT_LEDGER.execute(connection, [("a" * 64, at), ("b" * 64, elsewhere)])
+        rows = (await connection.execute(select(LEDGER).order_by(LEDGER.c.digest))).all()
+    assert [tuple(row) for row in rows] == [("a" * 64, at), ("b" * 64, at)]
+
+
+async def test_an_encrypted_column_refuses_plain_bytes_even_beside_an_equal_sealed_value(
+    engine: AsyncEngine,
+) -> None:
+    at = datetime(2026, 12, 2, tzinfo=UTC)
+    sealed = SealedText(b"\x01" + b"n" * 40)
+    with pytest.raises(PlaintextRefused):
+        async with engine.begin() as connection:
+            await INSERT_CONVERSATIONS.execute(
+                connection, [conversation(1, sealed, at), conversation(2, bytes(sealed), at)]
+            )
+    async with engine.connect() as connection:
+        assert (await connection.execute(select(CONVERSATIONS))).all() == []
+
+
+async def test_an_update_sets_each_row_it_names(engine: AsyncEngine) -> None:
+    at = datetime(2026, 12, 2, tzinfo=UTC)
+    state = SealedText(b"\x01" + b"s" * 40)
+    set_status = ManyRows(
+        update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("row")), ("status", "row")
+    )
+    async with engine.begin() as connection:
+        await INSERT_CONVERSATIONS.execute(
+            connection, [conversation(n, state, at) for n in (1, 2, 3)]
+        )
+        await set_status.execute(connection, [("ended", f"{1:032x}"), ("expired", f"{3:032x}")])
+        statuses = await connection.execute(
+            select(CONVERSATIONS.c.status).order_by(CONVERSATIONS.c.id)
+        )
+        assert list(statuses.scalars()) == ["ended", "active", "expired"]
+
+
+async def test_parameters_in_another_order_than_the_statement_takes_are_refused(
+    engine: AsyncEngine,
+) -> None:
+    backwards = ManyRows(insert(LEDGER), ("received_at", "digest"))
+    async with engine.begin() as connection:
+        with pytest.raises(ValueError, match=r"\('digest', 'received_at'\)"):
+            await backwards.execute(connection, [(datetime.now(UTC), "c" * 64)])
+
+
+async def test_no_rows_is_no_statement(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await ManyRows(insert(LEDGER), ("no", "such", "columns")).execute(connection, [])
