@@ -42,7 +42,7 @@ class Pseudonymizer:
         """
         parts = [channel.encode("utf-8"), address.strip().encode("utf-8")]
         message = b"".join(len(p).to_bytes(4, "big") + p for p in parts)
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, message, hashlib.sha256).hex()
 
     def __repr__(self) -> str:
         return "Pseudonymizer(key=<redacted>)"

@@ -3,7 +3,9 @@ import logging
 from typing import Any
 
 import pytest
+from multidict import MultiDict
 from sqlalchemy.exc import OperationalError
+from twilio.request_validator import RequestValidator
 
 from channels import outbox as outbox_worker
 from channels import webhooks
@@ -78,6 +80,31 @@ async def test_a_signature_for_another_url_is_refused(twilio_rig: TwilioRig) -> 
     response = await twilio_rig.post(params, signature=other)
     assert response.status == 403
     assert await twilio_rig.app[SERVICES].conversations.count() == 0
+
+
+async def test_a_signature_made_for_the_url_with_its_port_is_accepted(
+    twilio_rig: TwilioRig,
+) -> None:
+    # Twilio may sign https://host:443/… for a webhook configured as https://host/…
+    params = twilio_rig.inbound("hello")
+    with_port = twilio_rig.sign(params, url=PUBLIC_URL + ":443" + WEBHOOK)
+    assert (await twilio_rig.post(params, signature=with_port)).status == 200
+    assert await twilio_rig.app[SERVICES].conversations.count() == 1
+
+
+async def test_every_value_of_a_repeated_field_is_signed(twilio_rig: TwilioRig) -> None:
+    params = twilio_rig.inbound("hello")
+    fields = [
+        *params.items(),
+        ("MediaUrl", "https://a.example/1"),
+        ("MediaUrl", "https://b.example/2"),
+    ]
+    signed = MultiDict(fields)
+    signature = str(RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_URL + WEBHOOK, signed))
+    dropped = MultiDict(fields[:-1])
+    headers = {"X-Twilio-Signature": signature}
+    assert (await twilio_rig.client.post(WEBHOOK, data=dropped, headers=headers)).status == 403
+    assert (await twilio_rig.client.post(WEBHOOK, data=signed, headers=headers)).status == 200
 
 
 async def test_the_same_message_sid_twice_is_processed_once(twilio_rig: TwilioRig) -> None:
