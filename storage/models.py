@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, date, datetime
-from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -26,9 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.sql.functions import FunctionElement
 
 from crypto import EncryptedText, SealedText
 
@@ -50,24 +47,6 @@ def new_ids(count: int) -> list[str]:
     """Many :func:`new_id` at once, from one read of the system's random source."""
     random = secrets.token_bytes(16 * count)
     return [random[i : i + 16].hex() for i in range(0, len(random), 16)]
-
-
-class RandomId(FunctionElement[str]):
-    """A :func:`new_id` drawn by the database, for rows it copies itself (INSERT ... SELECT)."""
-
-    type = String(32)
-    inherit_cache = True
-
-
-@compiles(RandomId, "sqlite")
-def _random_id_sqlite(_element: RandomId, _compiler: Any, **_kw: Any) -> str:
-    return "lower(hex(randomblob(16)))"
-
-
-@compiles(RandomId, "postgresql")
-def _random_id_postgresql(_element: RandomId, _compiler: Any, **_kw: Any) -> str:
-    # gen_random_uuid (PostgreSQL 13+) is drawn from the server's strong random source.
-    return "replace(CAST(gen_random_uuid() AS TEXT), '-', '')"
 
 
 def utcnow() -> datetime:

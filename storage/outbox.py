@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from crypto import KeyRing
 from crypto.cipher import field_aad
 from storage.conversations import ConversationKeyDestroyed, conversation_cipher
 from storage.engine import SessionFactory, engine_of, write_transaction
+from storage.many_rows import ManyRows
 from storage.models import (
     DELETION_ID_SEPARATOR,
     FAILED,
@@ -38,6 +40,10 @@ from storage.models import (
 
 # How long rows handed to one worker stay out of the others' reach (see OutboxStore.due).
 LEASE = timedelta(seconds=60)
+_INSERT_JOBS = ManyRows(
+    insert(ProviderDeletion),
+    ("id", "channel", "provider_ids", "status", "attempts", "next_attempt_at"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,23 +233,12 @@ class DeletionQueue:
         Raises ValueError, queueing nothing, for an id that is empty or holds the separator.
         """
         for provider_id in provider_ids:
-            if not provider_id or DELETION_ID_SEPARATOR in provider_id:
+            if not queueable(provider_id):
                 raise ValueError("a provider id must be non-empty and hold no space")
-        chunks = [
-            provider_ids[start : start + IDS_PER_DELETION_JOB]
-            for start in range(0, len(provider_ids), IDS_PER_DELETION_JOB)
-        ]
-        if not chunks:
+        if not provider_ids:
             return
-        now = self._clock()
         async with self._sessions.begin() as session:
-            await session.execute(
-                insert(ProviderDeletion),
-                [
-                    _job_row(job_id, channel, chunk, PENDING, attempts=0, at=now)
-                    for job_id, chunk in zip(new_ids(len(chunks)), chunks, strict=True)
-                ],
-            )
+            await queue_deletions(await session.connection(), channel, provider_ids, self._clock())
 
     async def claim_due(self, max_ids: int = IDS_PER_DELETION_JOB) -> list[DeletionJob]:
         """Due pending jobs holding about ``max_ids`` ids in all (at least one job), claimed."""
@@ -332,6 +327,28 @@ class DeletionQueue:
     async def counts(self) -> dict[str, int]:
         """Jobs per status."""
         return await _counts_by_status(self._sessions, ProviderDeletion.status)
+
+
+def queueable(provider_id: str) -> bool:
+    """Whether a provider id can go into a deletion job (it is split on the separator)."""
+    return bool(provider_id) and DELETION_ID_SEPARATOR not in provider_id
+
+
+async def queue_deletions(
+    connection: AsyncConnection, channel: str, provider_ids: Sequence[str], at: datetime
+) -> None:
+    """Queue deletion jobs for these ids in the caller's transaction (see :func:`queueable`)."""
+    chunks = [
+        DELETION_ID_SEPARATOR.join(provider_ids[start : start + IDS_PER_DELETION_JOB])
+        for start in range(0, len(provider_ids), IDS_PER_DELETION_JOB)
+    ]
+    await _INSERT_JOBS.execute(
+        connection,
+        [
+            (job_id, channel, chunk, PENDING, 0, at)
+            for job_id, chunk in zip(new_ids(len(chunks)), chunks, strict=True)
+        ],
+    )
 
 
 def _job_row(

@@ -17,38 +17,61 @@ what the statistics are made of; any still open are ended as "left".
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, insert, literal, select, union, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.engine import SessionFactory, engine_of, scrub_free_space, write_transaction
 from storage.handoffs import LEFT, OPEN
 from storage.models import (
-    DELETION_ID_SEPARATOR,
-    IDS_PER_DELETION_JOB,
-    PENDING,
     Conversation,
-    ConversationKey,
     Handoff,
-    HandoffNote,
     Message,
     OutboxItem,
     ProcessedInbound,
-    ProviderDeletion,
-    RandomId,
     Report,
-    UTCDateTime,
     utcnow,
 )
+from storage.outbox import queue_deletions, queueable
 
-# Conversations per transaction. Fewer, larger batches purge faster (500: 0.30x the bare
-# delete, 2,000: about 0.47x; docs/benchmarks.md); on SQLite a batch holds the write lock
-# for about 0.2 s, which a person's turn waits out.
-BATCH = 2000
+logger = logging.getLogger(__name__)
+
+# Conversations per transaction. Fewer, larger batches purge faster (2,000: about 14,000
+# conversations/s, 5,000: about 17,500/s in one series; docs/benchmarks.md); on SQLite a
+# batch holds the write lock for about 0.2 s, which a person's turn waits out.
+BATCH = 5000
 PROVIDER_COPY_CHANNELS = frozenset({"sms", "whatsapp"})
+
+# A batch's statements, built once; each takes the batch's conversation ids as "ids".
+_CHOOSE = (
+    select(Conversation.id, Conversation.channel)
+    .where(Conversation.last_activity_at < bindparam("cutoff"))
+    .limit(BATCH)
+    .with_for_update(skip_locked=True)
+)
+_END_HANDOFFS = (
+    update(Handoff)
+    .where(Handoff.conversation_id.in_(bindparam("ids", expanding=True)), Handoff.status.in_(OPEN))
+    .values(status=LEFT, outcome="expired", ended_at=bindparam("now"))
+)
+_DELETE_MESSAGES = (
+    delete(Message)
+    .where(Message.conversation_id.in_(bindparam("ids", expanding=True)))
+    .returning(Message.provider_message_id)
+)
+_DELETE_OUTBOX = (
+    delete(OutboxItem)
+    .where(OutboxItem.conversation_id.in_(bindparam("ids", expanding=True)))
+    .returning(OutboxItem.provider_id)
+)
+# Its key, notes, messages and outbox rows go with it (ON DELETE CASCADE), its handoffs stay.
+_DELETE_CONVERSATIONS = delete(Conversation).where(
+    Conversation.id.in_(bindparam("ids", expanding=True))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,71 +136,43 @@ class RetentionStore:
         write lock from its first read (a turn's transaction too, and a ``porchlight purge``
         run beside the service waits for it), on PostgreSQL it locks the rows it chooses and
         skips those a turn is writing.
+
+        The provider ids of what is deleted come back from the deletes themselves
+        (RETURNING): the database visits those rows anyway, where reading them again
+        beforehand was a quarter of a purge's time (docs/benchmarks.md).
         """
         async with write_transaction(engine_of(self._sessions)) as connection:
-            ids = list(
-                await connection.scalars(
-                    select(Conversation.id)
-                    .where(Conversation.last_activity_at < cutoff)
-                    .limit(BATCH)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            if not ids:
+            chosen = (await connection.execute(_CHOOSE, {"cutoff": cutoff})).all()
+            if not chosen:
                 return 0
-            await self._queue_provider_deletions(connection, ids)
-            await connection.execute(
-                update(Handoff)
-                .where(Handoff.conversation_id.in_(ids), Handoff.status.in_(OPEN))
-                .values(status=LEFT, outcome="expired", ended_at=self._clock())
-            )
-            await connection.execute(
-                delete(ConversationKey).where(ConversationKey.conversation_id.in_(ids))
-            )
-            for table in (HandoffNote, Message, OutboxItem):
-                await connection.execute(delete(table).where(table.conversation_id.in_(ids)))
-            await connection.execute(delete(Conversation).where(Conversation.id.in_(ids)))
+            ids = [row.id for row in chosen]
+            await connection.execute(_END_HANDOFFS, {"ids": ids, "now": self._clock()})
+            # The provider ids come back only from conversations whose provider keeps copies,
+            # one column, one statement per channel; the rest go with their conversation.
+            kept: dict[str, list[str]] = {}
+            for row in chosen:
+                if row.channel in self._copy_channels:
+                    kept.setdefault(row.channel, []).append(row.id)
+            copies: dict[str, list[str | None]] = {}
+            for channel, of_channel in kept.items():
+                for statement in (_DELETE_MESSAGES, _DELETE_OUTBOX):
+                    deleted = await connection.scalars(statement, {"ids": of_channel})
+                    copies.setdefault(channel, []).extend(deleted.all())
+            await connection.execute(_DELETE_CONVERSATIONS, {"ids": ids})
+            await self._queue_provider_deletions(connection, copies)
         return len(ids)
 
-    async def _queue_provider_deletions(self, connection: AsyncConnection, ids: list[str]) -> None:
-        """Queue the deletion of every provider id of these conversations, in one statement.
-
-        The database copies the ids from the messages and outbox rows itself (INSERT ...
-        SELECT) and packs them into jobs of ``IDS_PER_DELETION_JOB``: a purge queues
-        thousands, and carrying each through Python, then writing a row for each, was most
-        of a purge's time (docs/benchmarks.md).
-        """
-        kept_by_provider = and_(
-            Conversation.id.in_(ids), Conversation.channel.in_(self._copy_channels)
-        )
-        provider_ids = union(  # union, not union all: each id once
-            select(Conversation.channel, Message.provider_message_id.label("provider_id"))
-            .join(Message, Message.conversation_id == Conversation.id)
-            .where(kept_by_provider, Message.provider_message_id.is_not(None)),
-            select(Conversation.channel, OutboxItem.provider_id.label("provider_id"))
-            .join(OutboxItem, OutboxItem.conversation_id == Conversation.id)
-            .where(kept_by_provider, OutboxItem.provider_id.is_not(None)),
-        ).subquery()
-        position = func.row_number().over(
-            partition_by=provider_ids.c.channel, order_by=provider_ids.c.provider_id
-        )
-        numbered = select(
-            provider_ids.c.channel,
-            provider_ids.c.provider_id,
-            # Integer division on both databases (SQLAlchemy's // would call FLOOR, which
-            # SQLite builds may lack).
-            (position - 1).self_group().op("/")(IDS_PER_DELETION_JOB).label("job"),
-        ).subquery()
-        await connection.execute(
-            insert(ProviderDeletion).from_select(
-                ["id", "channel", "provider_ids", "status", "attempts", "next_attempt_at"],
-                select(
-                    RandomId(),
-                    numbered.c.channel,
-                    func.aggregate_strings(numbered.c.provider_id, DELETION_ID_SEPARATOR),
-                    literal(PENDING),
-                    literal(0),
-                    literal(self._clock(), UTCDateTime),
-                ).group_by(numbered.c.channel, numbered.c.job),
-            )
-        )
+    async def _queue_provider_deletions(
+        self, connection: AsyncConnection, copies: dict[str, list[str | None]]
+    ) -> None:
+        """Queue the deletion of every provider id, each once, by channel, in jobs of 50."""
+        now = self._clock()
+        for channel, returned in copies.items():
+            provider_ids = dict.fromkeys(i for i in returned if i is not None)
+            queued = [provider_id for provider_id in provider_ids if queueable(provider_id)]
+            if len(queued) < len(provider_ids):  # never a Twilio SID; a purge must not stop
+                logger.warning(
+                    "retention: %d provider ids could not be queued for deletion",
+                    len(provider_ids) - len(queued),
+                )
+            await queue_deletions(connection, channel, queued, now)
