@@ -3,9 +3,10 @@
 A person's turn is a handful of short statements. What costs is everything around each
 statement and each transaction: SQLAlchemy's execution, the pool, a trip to SQLite's
 thread, the commit (docs/benchmarks.md). Under load many turns are ready at once, so they
-are stored together. The first item starts a batch at once, so a quiet service adds no
-wait; whatever arrives while a batch runs goes into the next one (group commit). Synapse's
-``BatchingQueue`` works the same way.
+are stored together. The first item waits a few turns of the event loop for company (on
+a quiet service those take microseconds; under load they let the requests already read
+reach the queue too), then its batch starts; whatever arrives while a batch runs goes into
+the next one (group commit). Synapse's ``BatchingQueue`` works the same way.
 """
 
 from __future__ import annotations
@@ -30,13 +31,19 @@ class BatchingQueue(Generic[T, R]):
             raises, every item of that batch fails with that error.
         max_items: the most items in one batch (SQLite's parameter limit, a transaction's
             size); more wait for the next batch.
+        wait_turns: event-loop turns a batch's first item waits for others to join. Under
+            load, with 32 requests in flight, 4 turns made batches of about 12 instead of
+            7, and the service a fifth faster (docs/benchmarks.md).
     """
 
-    def __init__(self, process: BatchProcessor[T, R], *, max_items: int) -> None:
+    def __init__(
+        self, process: BatchProcessor[T, R], *, max_items: int, wait_turns: int = 4
+    ) -> None:
         if max_items < 1:
             raise ValueError("a batch holds at least one item")
         self._process = process
         self._max_items = max_items
+        self._wait_turns = wait_turns
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         self._runner: asyncio.Task[None] | None = None
 
@@ -54,8 +61,8 @@ class BatchingQueue(Generic[T, R]):
 
     async def _run(self) -> None:
         try:
-            # Items added in this same turn of the event loop join the first batch.
-            await asyncio.sleep(0)
+            for _ in range(self._wait_turns):  # company for the first item
+                await asyncio.sleep(0)
             while self._waiting:
                 batch = self._waiting[: self._max_items]
                 del self._waiting[: self._max_items]

@@ -113,3 +113,20 @@ async def test_a_batch_answering_for_the_wrong_number_of_items_fails_them_all() 
 async def test_a_batch_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one"):
         BatchingQueue(Recorder().process, max_items=0)
+
+
+async def test_items_arriving_over_the_next_few_turns_of_the_loop_join_the_first() -> None:
+    recorder = Recorder()
+    queue = BatchingQueue(recorder.process, max_items=10, wait_turns=3)
+
+    async def arrive_after(turns: int, item: int) -> int:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        return await queue.add(item)
+
+    results = await asyncio.gather(*(arrive_after(turns, turns) for turns in range(5)))
+
+    assert results == [0, 2, 4, 6, 8]
+    first = recorder.batches[0]
+    assert first[:3] == [0, 1, 2], recorder.batches  # waited for those
+    assert 4 not in first, recorder.batches  # but not for ever
