@@ -9,6 +9,7 @@ safety word must never fail because of a setting.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -60,11 +61,24 @@ def match_keyword(script: Script, text: str) -> KeywordMatch | None:
         return None
     if word in OPT_OUT_WORDS:
         return KeywordMatch(Keyword.OPT_OUT)
+    return script.whole_words.get(word)
+
+
+def keyword_table(
+    keywords: Mapping[str, Mapping[str, tuple[str, ...]]],
+    language_keywords: Mapping[str, tuple[str, ...]],
+) -> dict[str, KeywordMatch]:
+    """Every keyword of a script, normalised, with what it asks for (see ``Script``).
+
+    A word listed twice means what comes first in ``PRECEDENCE``, then a language switch.
+    """
+    table: dict[str, KeywordMatch] = {}
     for kind in PRECEDENCE:
-        for words in script.keywords.get(kind, {}).values():
-            if word in (normalise(w) for w in words):
-                return KeywordMatch(Keyword(kind))
-    for language, words in script.language_keywords.items():
-        if word in (normalise(w) for w in words):
-            return KeywordMatch(Keyword.LANGUAGE, language)
-    return None
+        for words in keywords.get(kind, {}).values():
+            for word in words:
+                table.setdefault(normalise(word), KeywordMatch(Keyword(kind)))
+    for language, words in language_keywords.items():
+        for word in words:
+            table.setdefault(normalise(word), KeywordMatch(Keyword.LANGUAGE, language))
+    table.pop("", None)  # an empty message is no keyword
+    return table

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cases import CASE_TESTS, Case, build_case
+from bot.keywords import KeywordMatch, keyword_table
 from bot.yamlsource import YamlProblem, line_of, line_of_key, load_yaml, without_line
 
 SCHEMA_VERSION = 1
@@ -162,6 +163,13 @@ class Script:
     # Where the flow goes on when nobody can take a handoff (no one on call, or nobody
     # claimed it in time). Required as soon as any node hands off.
     after_hours: str | None = None
+    # Every keyword normalised, with what it means: built once, looked up for each message.
+    whole_words: Mapping[str, KeywordMatch] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "whole_words", keyword_table(self.keywords, self.language_keywords)
+        )
 
     @property
     def base_language(self) -> str:
