@@ -186,6 +186,23 @@ async def checkpoint_wal(engine: AsyncEngine) -> None:
         await connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
+async def hand_back_free_pages(connection: AsyncConnection) -> None:
+    """Give the pages SQLite freed back to the file system (``auto_vacuum=INCREMENTAL``).
+
+    ``PRAGMA incremental_vacuum`` frees one page per step, and Python's sqlite3 takes a
+    single step for a statement that answers no rows: through ``execute`` it freed one
+    page a purge. ``executescript`` steps it to the end, on the connection's thread (it
+    can take a while), after committing whatever the connection had open. PostgreSQL:
+    nothing to do here.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    driver = await _one_trip_driver(connection)
+    if driver is None:
+        raise TypeError("a SQLite connection of another driver than storage.sqlite_driver")
+    await driver.executescript("PRAGMA incremental_vacuum;")
+
+
 async def scrub_free_space(connection: AsyncConnection) -> None:
     """Push deleted pages out of the SQLite WAL so wiped rows leave no copy behind.
 
@@ -212,6 +229,7 @@ __all__ = [
     "create_session_factory",
     "database_reachable",
     "engine_of",
+    "hand_back_free_pages",
     "is_sqlite",
     "run_on_the_loop",
     "scrub_free_space",

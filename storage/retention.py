@@ -25,7 +25,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.engine import SessionFactory, engine_of, scrub_free_space, write_transaction
+from storage.engine import (
+    SessionFactory,
+    engine_of,
+    hand_back_free_pages,
+    scrub_free_space,
+    write_transaction,
+)
 from storage.handoffs import LEFT, OPEN
 from storage.models import (
     Conversation,
@@ -123,8 +129,7 @@ class RetentionStore:
             )
         async with self._sessions() as session:
             connection = await session.connection()
-            if connection.dialect.name == "sqlite":
-                await connection.exec_driver_sql("PRAGMA incremental_vacuum")
+            await hand_back_free_pages(connection)
             await scrub_free_space(connection)
         return Purged(conversations, reports, int(getattr(ledger, "rowcount", 0) or 0))
 

@@ -107,6 +107,40 @@ async def test_everything_untouched_for_the_retention_period_is_deleted_to_the_b
         assert not [blob for blob in sealed if blob in content], path
 
 
+@pytest.mark.sqlite_only
+async def test_a_purge_hands_the_pages_it_freed_back_to_the_file_system(
+    sessions: SessionFactory, keyring: KeyRing, settings: Settings
+) -> None:
+    clock = FakeClock()
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    for number in range(40):
+        view = await conversations.start_conversation(
+            channel="webchat", pseudonym=f"{number:064}", reply_address="x", script="default",
+            flow_state={},
+        )  # fmt: skip
+        await conversations.record_turn(
+            view.id, flow_state={}, status=ACTIVE,
+            messages=[NewMessage("in", "person", "x" * 3000) for _ in range(5)],
+        )  # fmt: skip
+    database = sqlite_files(settings.database_url)[0]
+    pages_before = await _pragma(sessions, "page_count")
+    clock.advance(days=91)
+
+    assert (await RetentionStore(sessions, clock=clock).purge(KEEP)).conversations == 40
+
+    page_size = await _pragma(sessions, "page_size")
+    pages_after = await _pragma(sessions, "page_count")
+    assert await _pragma(sessions, "freelist_count") == 0
+    freed_at_least = 40 * 5 * 3000 * 8 // 10 // page_size
+    assert pages_after <= pages_before - freed_at_least, (pages_before, pages_after)
+    assert database.stat().st_size == pages_after * page_size  # and the WAL is copied back
+
+
+async def _pragma(sessions: SessionFactory, name: str) -> int:
+    async with sessions() as session:
+        return int(await session.scalar(text(f"PRAGMA {name}")) or 0)
+
+
 async def test_a_purge_with_nothing_old_changes_nothing(
     sessions: SessionFactory, keyring: KeyRing
 ) -> None:
