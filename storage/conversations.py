@@ -213,7 +213,7 @@ class ConversationStore:
         row, handled = await self._lookups.add(_Lookup(channel, pseudonym, delivery))
         if row is None:
             return None, handled
-        return self._view(row, _unwrapped(self._keyring, row.id, row.wrapped_key)), False
+        return self._view(row, unwrapped_cipher(self._keyring, row.id, row.wrapped_key)), False
 
     async def _find_many(self, lookups: Sequence[_Lookup]) -> list[_Found | Exception]:
         """Several people's lookups: one connection, one statement for each table."""
@@ -585,11 +585,15 @@ async def conversation_cipher(
 ) -> FieldCipher:
     """The conversation's cipher, for stores whose rows are sealed under its key."""
     wrapped = await session.scalar(_WRAPPED_KEY, {"conversation_id": conversation_id})
-    return _unwrapped(keyring, conversation_id, wrapped)
+    return unwrapped_cipher(keyring, conversation_id, wrapped)
 
 
-def _unwrapped(keyring: KeyRing, conversation_id: str, wrapped: bytes | None) -> FieldCipher:
-    """The cipher of a wrapped data key read from the database (None: it was destroyed)."""
+def unwrapped_cipher(keyring: KeyRing, conversation_id: str, wrapped: bytes | None) -> FieldCipher:
+    """The cipher of a conversation's wrapped data key read from the database.
+
+    Raises:
+        ConversationKeyDestroyed: ``wrapped`` is None: the key was destroyed.
+    """
     if wrapped is None:
         raise ConversationKeyDestroyed(conversation_id)
     return FieldCipher(unwrap_data_key(keyring, wrapped, _key_aad(conversation_id)))
@@ -658,7 +662,7 @@ class _TurnRows:
         elif before is None:
             if stored is None:
                 raise ConversationNotFound(conversation_id)
-            cipher = _unwrapped(keyring, conversation_id, stored.wrapped_key)
+            cipher = unwrapped_cipher(keyring, conversation_id, stored.wrapped_key)
             before = _Written(stored.channel, stored.message_count, cipher)
         cipher, count = before.cipher, before.message_count
         self.messages += [
