@@ -1,7 +1,7 @@
 """Benchmark: inbound SMS webhooks, Porchlight against a bare app and the storage floor.
 
     python -m bench.sms_webhook [--messages 3000] [--concurrency 32] [--rate 500]
-                                [--postgres postgresql+asyncpg://user@host/db]
+                                [--rounds 3] [--postgres postgresql+asyncpg://user@host/db]
 
 Three servers run as separate processes on loopback: ``bare`` (parse the form, answer TwiML),
 ``floor`` (the same plus one AES-GCM encryption and one SQLite insert) and ``porchlight
@@ -13,6 +13,10 @@ webhooks from distinct senders. Reported:
   is stored, read from /metrics, not just answered), and its ratio to the floor and the
   bare app measured in the same run;
 - latency at a steady ``--rate``: p50 and p99 of the webhook's answer.
+
+Every target runs once per round, in turn, and the medians over the rounds are reported
+(each ratio against the floor of its own round): the machine's speed wanders by a quarter
+between minutes.
 
 Replies are queued in the outbox as usual; Twilio's API is pointed at a closed port, so
 delivery is retried later and does not compete with the measurement.
@@ -30,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,20 +205,25 @@ async def latency(url: str, rate: float, seconds: float) -> tuple[float, float]:
 
 
 async def run(
-    messages: int, workers: int, rate: float, seconds: float, postgres: str | None
-) -> list[Result]:
-    results = []
-    with tempfile.TemporaryDirectory(prefix="porchlight-bench-") as work:
-        for name in TARGETS:
-            results.append(await measure(name, Path(work), messages, workers, rate, seconds))
-        if postgres:
-            async with fresh_database(postgres) as url:
-                results.append(
-                    await measure(
-                        "porchlight-pg", Path(work), messages, workers, rate, seconds, url
+    messages: int, workers: int, rate: float, seconds: float, postgres: str | None, rounds: int
+) -> list[list[Result]]:
+    """Each round's results, every target once per round."""
+    all_rounds = []
+    for _ in range(rounds):
+        results = []
+        with tempfile.TemporaryDirectory(prefix="porchlight-bench-") as work:
+            for name in TARGETS:
+                results.append(await measure(name, Path(work), messages, workers, rate, seconds))
+            if postgres:
+                async with fresh_database(postgres) as url:
+                    results.append(
+                        await measure(
+                            "porchlight-pg", Path(work), messages, workers, rate, seconds, url
+                        )
                     )
-                )
-    return results
+        all_rounds.append(results)
+        print(report([results], rate), flush=True)
+    return all_rounds
 
 
 async def measure(
@@ -233,19 +242,28 @@ async def measure(
     return Result(name, per_second, p50, p99)
 
 
-def report(results: list[Result], rate: float) -> str:
-    by_name = {r.name: r for r in results}
-    floor, bare = by_name["floor"].per_second, by_name["bare"].per_second
+def report(rounds: list[list[Result]], rate: float) -> str:
+    """A table of medians over the rounds; each ratio against its own round's baselines."""
+    names = [r.name for r in rounds[0]]
+    title = f"median of {len(rounds)} rounds" if len(rounds) > 1 else "one round"
     lines = [
-        f"{'target':<11} {'msg/s':>8} {'x floor':>8} {'x bare':>8} "
-        f"{'p50 ms':>8} {'p99 ms':>8}   (latency at {rate:.0f} msg/s)"
+        f"{'target':<13} {'msg/s':>8} {'x floor':>8} {'x bare':>8} "
+        f"{'p50 ms':>8} {'p99 ms':>8}   ({title}; latency at {rate:.0f} msg/s)"
     ]
-    for r in results:
+    for name in names:
+        mine = [{r.name: r for r in results} for results in rounds]
+        of = [by_name[name] for by_name in mine]
         lines.append(
-            f"{r.name:<11} {r.per_second:>8.0f} {r.per_second / floor:>8.3f} "
-            f"{r.per_second / bare:>8.3f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f}"
+            f"{name:<13} {_median(r.per_second for r in of):>8.0f} "
+            f"{_median(b[name].per_second / b['floor'].per_second for b in mine):>8.3f} "
+            f"{_median(b[name].per_second / b['bare'].per_second for b in mine):>8.3f} "
+            f"{_median(r.p50_ms for r in of):>8.1f} {_median(r.p99_ms for r in of):>8.1f}"
         )
     return "\n".join(lines)
+
+
+def _median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
 
 
 def main() -> None:
@@ -254,12 +272,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rate", type=float, default=500)
     parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--postgres", help="also run Porchlight on this PostgreSQL server")
     args = parser.parse_args()
-    results = asyncio.run(
-        run(args.messages, args.concurrency, args.rate, args.seconds, args.postgres)
+    rounds = asyncio.run(
+        run(args.messages, args.concurrency, args.rate, args.seconds, args.postgres, args.rounds)
     )
-    print(report(results, args.rate))
+    if len(rounds) > 1:
+        print(report(rounds, args.rate))
 
 
 if __name__ == "__main__":
