@@ -3,15 +3,15 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crypto import PlaintextRefused, SealedText
 from storage.many_rows import ManyRows
 from storage.models import Conversation, ProcessedInbound
 
-LEDGER = ProcessedInbound.__table__
-CONVERSATIONS = Conversation.__table__
+LEDGER: Table = ProcessedInbound.__table__  # type: ignore[assignment]
+CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
 INSERT_LEDGER = ManyRows(insert(LEDGER), ("digest", "received_at"))
 CONVERSATION_COLUMNS = (
     "id", "channel", "pseudonym", "status", "script", "reply_address", "flow_state",
