@@ -1,3 +1,4 @@
+import gc
 import os
 import re
 import signal
@@ -9,8 +10,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
-from porchlight.cli import main
+from porchlight.cli import _freeze_startup_heap, main
 
 
 def env_for(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -121,3 +123,12 @@ def test_demo_serves_prints_logins_and_leaves_nothing_behind(tmp_path: Path) -> 
         if demo.stdout:
             demo.stdout.close()
     assert not list(tmp_path.glob("porchlight-demo-*")), "throwaway data is deleted on exit"
+
+
+async def test_the_served_process_keeps_its_start_up_heap_out_of_garbage_collection() -> None:
+    before = gc.get_freeze_count()
+    try:
+        await _freeze_startup_heap(web.Application())
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()  # the rest of the suite collects as usual
