@@ -4,9 +4,9 @@ Given many rows, SQLAlchemy's ``execute`` builds a dictionary of parameters for 
 runs each value through its column's type. For a batch of people's turns that was a sixth
 of the service's CPU, most of it spent turning the one timestamp a batch shares into
 SQLite's text form again for every row (docs/benchmarks.md). A :class:`ManyRows` statement
-is compiled once per dialect, takes rows as tuples, and runs each column's type once per
-distinct value of that column: the sealed-value check of an encrypted column, the
-timestamp's form, all still applied, only not repeated.
+is compiled once per dialect and takes rows as tuples; each value still goes through its
+column's type (the sealed-value check of an encrypted column, the timestamp's form), and a
+value every row shares goes through it once.
 """
 
 from __future__ import annotations
@@ -68,23 +68,21 @@ class ManyRows:
 def _bound(
     rows: Sequence[tuple[Any, ...]], processors: list[tuple[int, _Processor]]
 ) -> list[tuple[Any, ...]]:
-    """The rows as the driver takes them: each column's type applied to each distinct value.
+    """The rows as the driver takes them, each value through its column's type.
 
-    Values are told apart by type as well as by value, so plain bytes equal to a sealed
-    value are still refused by an encrypted column.
+    A value the whole batch shares (the very same object: the batch's timestamp) goes
+    through it once.
     """
     if not processors:
         return list(rows)
     columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
     for position, process in processors:
-        done: dict[tuple[type, Any], Any] = {}
-        values = []
-        for value in columns[position]:
-            key = (type(value), value)
-            if key not in done:
-                done[key] = process(value)
-            values.append(done[key])
-        columns[position] = values
+        values = columns[position]
+        first = values[0]
+        if all(value is first for value in values):
+            columns[position] = [process(first)] * len(values)
+        else:
+            columns[position] = [process(value) for value in values]
     return list(zip(*columns, strict=True))
 
 
