@@ -130,17 +130,37 @@ class _KeyedLocks:
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}
 
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] = self._users.get(key, 0) + 1
+    def hold(self, key: str) -> _Held:
+        """``async with locks.hold(pseudonym):`` the person's turn, one at a time."""
+        return _Held(self, key)
+
+
+class _Held:
+    """Holding one key's lock, written out: contextlib's generator-based one cost more."""
+
+    def __init__(self, locks: _KeyedLocks, key: str) -> None:
+        self._locks = locks
+        self._key = key
+
+    async def __aenter__(self) -> None:
+        locks, key = self._locks, self._key
+        lock = locks._locks.setdefault(key, asyncio.Lock())
+        locks._users[key] = locks._users.get(key, 0) + 1
         try:
-            async with lock:
-                yield
-        finally:
-            self._users[key] -= 1
-            if not self._users[key]:
-                del self._users[key], self._locks[key]
+            await lock.acquire()
+        except BaseException:
+            self._release_user()
+            raise
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._locks._locks[self._key].release()
+        self._release_user()
+
+    def _release_user(self) -> None:
+        locks, key = self._locks, self._key
+        locks._users[key] -= 1
+        if not locks._users[key]:
+            del locks._users[key], locks._locks[key]
 
 
 class ConversationService:
