@@ -10,8 +10,10 @@ that server), with real Twilio signatures. Each gets the same signed
 webhooks from distinct senders. Reported:
 
 - throughput: messages fully handled per second (for Porchlight: until every conversation
-  is stored, read from /metrics, not just answered), and its ratio to the floor and the
-  bare app measured in the same run;
+  is stored, not just answered: when every webhook was answered within 1.4 s, each answer
+  came after its turn was stored, and the last answer ends the count; otherwise the count
+  ends when /metrics, polled every 0.2 s, shows them all), and its ratio to the floor and
+  the bare app measured in the same run;
 - latency at a steady ``--rate``: p50 and p99 of the webhook's answer.
 
 Every target runs once per round, in turn, and the medians over the rounds are reported
@@ -43,6 +45,7 @@ import aiohttp
 from twilio.request_validator import RequestValidator
 
 from bench.postgres import fresh_database
+from channels.twilio.routes import ANSWER_WITHIN_SECONDS
 
 ACCOUNT_SID = "AC" + "f" * 32
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"  # noqa: S105 -- a fake account's
@@ -50,6 +53,9 @@ SENDER = "+15550100000"
 TARGETS = ("bare", "floor", "porchlight")
 METRICS_POLL_SECONDS = 0.2
 STALL_SECONDS = 30  # no turn stored for this long: some were lost, say so instead of hanging
+# Porchlight answers a webhook once its turn is stored, or after ANSWER_WITHIN_SECONDS if it
+# is not: an answer well within that means the turn was stored.
+ANSWERED_AFTER_THE_TURN = ANSWER_WITHIN_SECONDS - 0.1
 
 
 @dataclass
@@ -133,22 +139,28 @@ def webhooks(url: str, count: int, first: int) -> list[tuple[dict[str, str], str
 
 async def post_all(
     http: aiohttp.ClientSession, url: str, batch: list[tuple[dict[str, str], str]], workers: int
-) -> None:
+) -> float:
+    """Post every webhook, ``workers`` at a time; the longest any took to be answered."""
     queue: asyncio.Queue[tuple[dict[str, str], str]] = asyncio.Queue()
     for item in batch:
         queue.put_nowait(item)
+    longest = 0.0
 
     async def worker() -> None:
+        nonlocal longest
         while not queue.empty():
             params, signature = queue.get_nowait()
+            sent = time.perf_counter()
             async with http.post(
                 url + "/channels/twilio", data=params, headers={"X-Twilio-Signature": signature}
             ) as response:
                 if response.status != 200:
                     raise RuntimeError(f"{url}: HTTP {response.status}")
                 await response.read()
+            longest = max(longest, time.perf_counter() - sent)
 
     await asyncio.gather(*(worker() for _ in range(workers)))
+    return longest
 
 
 async def stored_conversations(http: aiohttp.ClientSession, url: str) -> int:
@@ -163,7 +175,8 @@ async def throughput(name: str, url: str, messages: int, workers: int) -> float:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=workers)) as http:
         await post_all(http, url, batch[:200], workers)  # warm up
         started = time.perf_counter()
-        await post_all(http, url, batch[200:], workers)
+        longest = await post_all(http, url, batch[200:], workers)
+        answered = time.perf_counter()
         if name.startswith("porchlight"):  # answered is not done: wait until all are stored
             stored, last_progress = 0, time.perf_counter()
             while stored < messages:
@@ -176,6 +189,10 @@ async def throughput(name: str, url: str, messages: int, workers: int) -> float:
                     stored, last_progress = now_stored, time.perf_counter()
                 elif time.perf_counter() - last_progress > STALL_SECONDS:
                     raise RuntimeError(f"{name}: {messages - stored} turns were never stored")
+            if longest < ANSWERED_AFTER_THE_TURN:
+                # Every webhook was answered after its turn was stored: the last answer is
+                # when the last turn was stored, more exactly than the polls can tell.
+                return (messages - 200) / (answered - started)
         return (messages - 200) / (time.perf_counter() - started)
 
 
