@@ -2,7 +2,7 @@
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -93,11 +93,15 @@ async def test_a_rollback_still_undoes_a_write(engine: AsyncEngine) -> None:
         assert await connection.scalar(text("SELECT count(*) FROM notes")) == 0
 
 
-async def test_a_write_waiting_for_another_process_does_not_stop_the_event_loop(
-    engine: AsyncEngine, tmp_path: Path
+async def while_another_process_writes(
+    database: Path, write: Callable[[], Coroutine[Any, Any, None]]
 ) -> None:
-    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
+    """Run ``write`` while another process holds SQLite's write lock for 0.3 s.
+
+    The write must wait for the lock, and the event loop must keep running meanwhile.
+    """
+    other = sqlite3.connect(database, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
     ticks = 0
 
     async def tick() -> None:
@@ -108,11 +112,6 @@ async def test_a_write_waiting_for_another_process_does_not_stop_the_event_loop(
 
     ticker = asyncio.create_task(tick())
     try:
-
-        async def write() -> None:
-            async with engine.begin() as connection:
-                await connection.execute(text("INSERT INTO notes (body) VALUES ('waited')"))
-
         writing = asyncio.create_task(write())
         await asyncio.sleep(0.3)
         assert not writing.done()
@@ -122,6 +121,16 @@ async def test_a_write_waiting_for_another_process_does_not_stop_the_event_loop(
     finally:
         ticker.cancel()
         other.close()
+
+
+async def test_a_write_waiting_for_another_process_does_not_stop_the_event_loop(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    async def write() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO notes (body) VALUES ('waited')"))
+
+    await while_another_process_writes(tmp_path / "driver.db", write)
     async with engine.connect() as connection:
         assert await connection.scalar(text("SELECT body FROM notes")) == "waited"
 
@@ -204,17 +213,6 @@ async def test_a_failed_statement_on_the_loop_raises_and_undoes_its_transaction(
 async def test_on_the_loop_a_write_that_must_wait_for_another_process_waits_on_the_thread(
     engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0.01)
-
-    ticker = asyncio.create_task(tick())
     trips: list[Any] = []
 
     async def write() -> None:
@@ -224,16 +222,7 @@ async def test_on_the_loop_a_write_that_must_wait_for_another_process_waits_on_t
             await connection.execute(text("INSERT INTO notes (body) VALUES ('then')"))
             trips.extend(recorded)
 
-    try:
-        writing = asyncio.create_task(write())
-        await asyncio.sleep(0.3)
-        assert not writing.done()
-        assert ticks >= 10  # the loop kept running while the write waited for the lock
-        other.execute("COMMIT")
-        await asyncio.wait_for(writing, timeout=5)
-    finally:
-        ticker.cancel()
-        other.close()
+    await while_another_process_writes(tmp_path / "driver.db", write)
     assert len(trips) == 1  # only the statement that had to wait went to the thread
     assert await bodies(engine) == ["waited", "then"]
 
