@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -270,7 +270,7 @@ def create_app(
         if TELEGRAM_BOT in app:
             await app[TELEGRAM_BOT].shutdown()
 
-    async def outbox(app: web.Application) -> AsyncIterator[None]:
+    def outbox_worker(app: web.Application) -> Coroutine[Any, Any, None]:
         worker = OutboxWorker(
             app[SERVICES].outbox,
             app[SERVICES].conversations,
@@ -281,64 +281,21 @@ def create_app(
             timezone=settings.timezone,
             forget=app[SERVICES].conversation_service.forget,
         )
-        task = asyncio.create_task(worker.run(outbox_interval, lambda: app[LEADERSHIP].is_leader))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def handoff_worker(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_run_handoffs(app, handoff_interval))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def retention(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_run_purges(app, purge_interval))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def key_refresh(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_follow_key_file(app[KEYRING], KEY_REFRESH_SECONDS))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def admin_refresh(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_follow_admin_changes(app, ADMIN_REFRESH_SECONDS))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def checkpoints(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_run_checkpoints(app, CHECKPOINT_INTERVAL_SECONDS))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def timers(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_run_timers(app, timer_interval))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        return worker.run(outbox_interval, lambda: app[LEADERSHIP].is_leader)
 
     app.cleanup_ctx.append(database)
     setup_auth(app, clock)  # its own start-up runs once the database is ready
     app.cleanup_ctx.append(providers)
-    app.cleanup_ctx.append(timers)
-    app.cleanup_ctx.append(outbox)
-    app.cleanup_ctx.append(handoff_worker)
-    app.cleanup_ctx.append(retention)
-    app.cleanup_ctx.append(key_refresh)
-    app.cleanup_ctx.append(admin_refresh)
-    app.cleanup_ctx.append(checkpoints)
+    for worker in (
+        lambda app: _run_timers(app, timer_interval),
+        outbox_worker,
+        lambda app: _run_handoffs(app, handoff_interval),
+        lambda app: _run_purges(app, purge_interval),
+        lambda app: _follow_key_file(app[KEYRING], KEY_REFRESH_SECONDS),
+        lambda app: _follow_admin_changes(app, ADMIN_REFRESH_SECONDS),
+        lambda app: _run_checkpoints(app, CHECKPOINT_INTERVAL_SECONDS),
+    ):
+        app.cleanup_ctx.append(_background(worker))
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_close_websockets)
     app.router.add_routes(_routes(app))
@@ -390,6 +347,21 @@ def create_app(
     app.router.add_static(webchat.STATIC_PREFIX, webchat.PACKAGE_DIR / "static")
     app.router.add_static(dashboard.STATIC_PREFIX, dashboard.PACKAGE_DIR / "static")
     return app
+
+
+def _background(
+    work: Callable[[web.Application], Coroutine[Any, Any, None]],
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context running ``work(app)`` as a task, cancelled and awaited at shutdown."""
+
+    async def running(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(work(app))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return running
 
 
 def _routes(app: web.Application) -> list[web.RouteDef]:
