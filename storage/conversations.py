@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from crypto import (
@@ -46,6 +48,8 @@ from storage.models import (
     new_ids,
     utcnow,
 )
+
+logger = logging.getLogger(__name__)
 
 # A result row of any shape, as the turn's statements answer them.
 _Row = Row[*tuple[Any, ...]]
@@ -340,15 +344,24 @@ class ConversationStore:
         await self._turns.add(turn)
 
     async def _store_turns(self, turns: Sequence[_Turn]) -> list[Exception | None]:
-        """A batch of turns, in one transaction; one at a time if that one fails.
+        """A batch of turns, in one transaction; one at a time if one turn is at fault.
 
-        A delivery another instance recorded meanwhile, or any other error of one turn,
-        fails the batch's transaction: then each turn is stored alone, so only the turn
-        at fault fails, with its own error.
+        A delivery another instance recorded meanwhile, a value that cannot be sealed, any
+        error one turn can cause fails the batch's transaction: then each turn is stored
+        alone, so only the turn at fault fails, with its own error. When the database
+        itself refused (locked too long, the connection lost), every turn fails with that
+        at once: each alone would only wait as long again, and their callers try again.
         """
         if len(turns) > 1:
             try:
                 return await self._store_together(turns)
+            except DBAPIError as exc:
+                if isinstance(exc, OperationalError) or exc.connection_invalidated:
+                    logger.warning(
+                        "turns: a batch of %d failed (%s)", len(turns), type(exc).__name__
+                    )
+                    return [exc] * len(turns)
+                # Otherwise one turn's (a delivery recorded meanwhile): each alone says which.
             except Exception:  # noqa: S110 -- each turn alone says what was wrong
                 pass
         outcomes: list[Exception | None] = []

@@ -1,12 +1,17 @@
 import asyncio
 import shutil
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
+from config import Settings
 from crypto import DecryptError, KeyRing, UnknownKeyError
+from storage import conversations as conversation_store_module
 from storage.conversations import (
     ACTIVE,
     ENDED,
@@ -358,3 +363,99 @@ async def test_people_looked_up_together_each_find_their_own(
         (None, True),
         (None, False),
     ]
+
+
+async def test_in_a_batch_a_turn_whose_key_is_damaged_fails_alone(
+    conversation_store: ConversationStore,
+    sessions: SessionFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kept = await _conversation(conversation_store, "k" * 64)
+    damaged = await _conversation(conversation_store, "d" * 64)
+    async with sessions.begin() as session:
+        wrapped = await session.scalar(
+            text("SELECT wrapped_key FROM conversation_keys WHERE conversation_id = :id"),
+            {"id": damaged},
+        )
+        await session.execute(
+            text("UPDATE conversation_keys SET wrapped_key = :key WHERE conversation_id = :id"),
+            {"key": bytes(wrapped[:-1]) + bytes([wrapped[-1] ^ 1]), "id": damaged},
+        )
+    batches = _count_batches(conversation_store, monkeypatch)
+
+    results = await asyncio.gather(
+        *(
+            conversation_store.record_turn(
+                conversation_id,
+                flow_state={"after": True},
+                status=ACTIVE,
+                messages=[NewMessage("in", "person", "still here")],
+            )
+            for conversation_id in (kept, damaged)
+        ),
+        return_exceptions=True,
+    )
+
+    assert batches == [2]  # refused as a whole, then stored one by one
+    assert results[0] is None
+    assert isinstance(results[1], DecryptError)
+    assert [m.text for m in await conversation_store.messages(kept)][-1] == "still here"
+
+
+async def test_a_batch_the_database_refuses_fails_each_of_its_turns_at_once(
+    conversation_store: ConversationStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drafts = _drafts(conversation_store, 3)
+    refused = OperationalError("INSERT", {}, Exception("database is locked"))
+
+    async def locked(*_args: Any) -> None:
+        raise refused
+
+    alone: list[Any] = []
+    store_alone = conversation_store._store_alone
+
+    async def counted(turn: Any) -> None:
+        alone.append(turn)
+        await store_alone(turn)
+
+    monkeypatch.setattr(conversation_store_module._TurnRows, "write", locked)
+    monkeypatch.setattr(conversation_store, "_store_alone", counted)
+
+    results = await asyncio.gather(
+        *(
+            conversation_store.start_with_turn(draft, flow_state={}, status=ACTIVE, messages=())
+            for draft in drafts
+        ),
+        return_exceptions=True,
+    )
+
+    assert results == [refused] * 3
+    assert alone == [], "each turn alone would only have waited as long again"
+    assert await conversation_store.count() == 0
+
+
+@pytest.mark.sqlite_only
+async def test_a_turn_waits_for_another_process_that_is_writing_and_is_then_stored(
+    conversation_store: ConversationStore, settings: Settings
+) -> None:
+    conversation_id = await _conversation(conversation_store)
+    other = sqlite3.connect(sqlite_files(settings.database_url)[0], isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # `porchlight purge` in another process, say
+    try:
+        turn = asyncio.create_task(
+            conversation_store.record_turn(
+                conversation_id,
+                flow_state={},
+                status=ACTIVE,
+                messages=[NewMessage("in", "person", "are you there")],
+            )
+        )
+        await asyncio.sleep(0.3)
+        assert not turn.done(), "it should have waited for the lock"
+        other.execute("COMMIT")
+        await asyncio.wait_for(turn, timeout=5)
+    finally:
+        other.close()
+    assert [m.text for m in await conversation_store.messages(conversation_id)][-1] == (
+        "are you there"
+    )
