@@ -75,11 +75,12 @@ def create_engine(database_url: str) -> AsyncEngine:
         pool_reset_on_return=None,
     )
     event.listen(engine.sync_engine, "connect", _apply_sqlite_pragmas)
-    event.listen(engine.sync_engine.pool, "reset", _roll_back_if_open)
+    event.listen(engine.sync_engine.pool, "reset", _reset_for_next_user)
     return engine
 
 
-def _roll_back_if_open(dbapi_connection: Any, record: Any, _state: Any = None) -> None:
+def _reset_for_next_user(dbapi_connection: Any, record: Any, _state: Any = None) -> None:
+    """A connection back in the pool: nothing left open, and back on its thread."""
     driver = record.driver_connection
     if driver.in_transaction:
         dbapi_connection.rollback()
@@ -119,6 +120,21 @@ def engine_of(sessions: SessionFactory) -> AsyncEngine:
 # kept losing the race until its busy timeout ran out, and its message was lost
 # (docs/benchmarks.md). Waiting here, in line, costs no polling.
 _SQLITE_WRITERS: WeakKeyDictionary[AsyncEngine, asyncio.Lock] = WeakKeyDictionary()
+# Pages a purge hands back to the file system in one go, about 15 ms of SQLite's work.
+VACUUM_PAGES_AT_ONCE = 2000
+
+
+@asynccontextmanager
+async def write_line(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Wait in line with this process's other writers to a SQLite database (see above).
+
+    PostgreSQL locks rows, not the database: there nobody waits here.
+    """
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    async with _SQLITE_WRITERS.setdefault(engine, asyncio.Lock()):
+        yield
 
 
 @asynccontextmanager
@@ -129,15 +145,11 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
     read or write, so what it reads cannot change before it writes, even by another process
     (a ``porchlight purge`` beside the service).
     """
-    if engine.dialect.name != "sqlite":  # PostgreSQL locks rows, not the database
-        async with engine.begin() as connection:
-            yield connection
-        return
-    writers = _SQLITE_WRITERS.setdefault(engine, asyncio.Lock())
-    async with writers, engine.begin() as connection:
-        driver = await _one_trip_driver(connection)
-        if driver is not None:
-            driver.begin_immediately()
+    async with write_line(engine), engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            driver = await _one_trip_driver(connection)
+            if driver is not None:
+                driver.begin_immediately()
         yield connection
 
 
@@ -153,8 +165,12 @@ async def run_on_the_loop(connection: AsyncConnection) -> None:
     For a person's turn only: its lookup and its writes, a few short statements, which on
     SQLite's thread spent more time waiting for the event loop than working (see
     storage/sqlite_driver.py). Never for work that can take long: nothing else runs on
-    the loop meanwhile. A statement that would wait for another writer still waits, on the
-    thread. PostgreSQL's driver has no thread to avoid; there this does nothing.
+    the loop meanwhile. A statement that finds another writer holding the database waits
+    for it on the thread instead, provided nothing of its transaction was done yet: a
+    read on a plain connection, or the first statement of a :func:`write_transaction`,
+    which takes the write lock first (``BEGIN IMMEDIATE``). Use it for nothing else: in a
+    transaction begun otherwise, a write that finds the database busy fails at once.
+    PostgreSQL's driver has no thread to avoid; there this does nothing.
     """
     if connection.dialect.name != "sqlite":
         return
@@ -186,21 +202,31 @@ async def checkpoint_wal(engine: AsyncEngine) -> None:
         await connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
-async def hand_back_free_pages(connection: AsyncConnection) -> None:
+async def hand_back_free_pages(engine: AsyncEngine) -> None:
     """Give the pages SQLite freed back to the file system (``auto_vacuum=INCREMENTAL``).
 
     ``PRAGMA incremental_vacuum`` frees one page per step, and Python's sqlite3 takes a
     single step for a statement that answers no rows: through ``execute`` it freed one
-    page a purge. ``executescript`` steps it to the end, on the connection's thread (it
-    can take a while), after committing whatever the connection had open. PostgreSQL:
-    nothing to do here.
+    page a purge. ``executescript`` steps it to the end, on a connection's thread. It
+    goes ``VACUUM_PAGES_AT_ONCE`` pages at a time, each in the write line, so people's
+    turns get in between: a database that kept years of free pages has them all handed
+    back by its first purge. PostgreSQL: nothing to do here.
     """
-    if connection.dialect.name != "sqlite":
+    if engine.dialect.name != "sqlite":
         return
-    driver = await _one_trip_driver(connection)
-    if driver is None:
-        raise TypeError("a SQLite connection of another driver than storage.sqlite_driver")
-    await driver.executescript("PRAGMA incremental_vacuum;")
+    free = None
+    while True:
+        async with write_line(engine), engine.connect() as connection:
+            driver = await _one_trip_driver(connection)
+            if driver is None:
+                raise TypeError("a SQLite connection of another driver than storage.sqlite_driver")
+            await driver.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES_AT_ONCE});")
+            left = int(await connection.scalar(text("PRAGMA freelist_count")) or 0)
+        # Done, or no progress: a database made without auto_vacuum (before it was set,
+        # it can only be set on an empty one) keeps its free pages; VACUUM would rebuild it.
+        if not left or (free is not None and left >= free):
+            return
+        free = left
 
 
 async def scrub_free_space(connection: AsyncConnection) -> None:
@@ -234,5 +260,6 @@ __all__ = [
     "run_on_the_loop",
     "scrub_free_space",
     "sqlite_files",
+    "write_line",
     "write_transaction",
 ]

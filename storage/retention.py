@@ -1,4 +1,4 @@
-"""Retention: what nobody has touched for ``RETENTION_DAYS`` is deleted, keys first.
+"""Retention: what nobody has touched for ``RETENTION_DAYS`` is deleted, keys and all.
 
 Conversations (with their messages, outbox rows and advocates' notes) go once their last
 activity is older than the cutoff; reports once nobody added to them for as long; the
@@ -127,10 +127,9 @@ class RetentionStore:
             ledger = await session.execute(
                 delete(ProcessedInbound).where(ProcessedInbound.received_at < cutoff)
             )
+        await hand_back_free_pages(engine_of(self._sessions))
         async with self._sessions() as session:
-            connection = await session.connection()
-            await hand_back_free_pages(connection)
-            await scrub_free_space(connection)
+            await scrub_free_space(await session.connection())
         return Purged(conversations, reports, int(getattr(ledger, "rowcount", 0) or 0))
 
     async def _delete_batch(self, cutoff: datetime) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text, update
@@ -17,6 +19,7 @@ from storage.engine import (
     create_engine,
     create_session_factory,
     engine_of,
+    hand_back_free_pages,
     sqlite_files,
     write_transaction,
 )
@@ -319,3 +322,44 @@ async def test_a_person_who_writes_while_porchlight_purge_runs_beside_keeps_it(
         )
     finally:
         await other_process.dispose()
+
+
+@pytest.mark.sqlite_only
+async def test_handing_back_free_pages_ends_on_a_database_made_without_auto_vacuum(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "old.db"
+    made = sqlite3.connect(database)  # auto_vacuum left at NONE, as before it was set
+    made.execute("CREATE TABLE t (x BLOB)")
+    made.executemany("INSERT INTO t VALUES (?)", [(b"x" * 3000,) for _ in range(50)])
+    made.execute("DELETE FROM t")
+    made.commit()
+    made.close()
+    engine = create_engine(f"sqlite+aiosqlite:///{database}")
+    try:
+        await asyncio.wait_for(hand_back_free_pages(engine), timeout=5)
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("PRAGMA freelist_count"))  # kept, not looped on
+    finally:
+        await engine.dispose()
+
+
+async def test_a_provider_id_that_cannot_be_queued_is_skipped_and_the_purge_goes_on(
+    sessions: SessionFactory, keyring: KeyRing, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    view = await conversations.start_conversation(
+        channel="sms", pseudonym="s" * 64, reply_address="x", script="default", flow_state={}
+    )
+    said = [NewMessage("in", "person", "a", "SM good"), NewMessage("in", "person", "b", "SMok")]
+    await conversations.record_turn(view.id, flow_state={}, status=ACTIVE, messages=said)
+    clock.advance(days=91)
+
+    with caplog.at_level("WARNING", logger="storage.retention"):
+        assert (await RetentionStore(sessions, clock=clock).purge(KEEP)).conversations == 1
+
+    (job,) = await DeletionQueue(sessions, clock=clock).claim_due()
+    assert job.provider_ids == ("SMok",)
+    assert "1 provider ids could not be queued" in caplog.text
+    assert "SM good" not in caplog.text  # an id, but still not for the log
