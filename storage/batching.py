@@ -12,11 +12,14 @@ the next one (group commit). Synapse's ``BatchingQueue`` works the same way.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+logger = logging.getLogger(__name__)
 
 # Processing a batch answers for each of its items, in order: a result, or the error that
 # item alone failed with (one person's failed turn must not fail the others').
@@ -57,6 +60,7 @@ class BatchingQueue(Generic[T, R]):
         self._waiting.append((item, future))
         if self._runner is None:
             self._runner = asyncio.create_task(self._run())
+            self._runner.add_done_callback(self._runner_ended)
         return await future
 
     async def _run(self) -> None:
@@ -70,22 +74,40 @@ class BatchingQueue(Generic[T, R]):
                     outcomes = await self._process([item for item, _future in batch])
                 except Exception as exc:
                     outcomes = [exc] * len(batch)
-                except BaseException as exc:  # cancelled at shutdown: nobody is left hanging
-                    for _item, future in batch + self._waiting:
+                except BaseException as exc:
+                    for _item, future in batch:
                         _settle(future, exc)
-                    self._waiting.clear()
                     raise
                 if len(outcomes) != len(batch):
                     mismatch = RuntimeError("a batch answered for a different number of items")
                     outcomes = [mismatch] * len(batch)
                 for (_item, future), outcome in zip(batch, outcomes, strict=True):
                     _settle(future, outcome)
+        except BaseException as exc:  # cancelled at shutdown: nobody is left hanging
+            for _item, future in self._waiting:
+                _settle(future, exc)
+            self._waiting.clear()
+            raise
         finally:
             self._runner = None
+
+    def _runner_ended(self, runner: asyncio.Task[None]) -> None:
+        """A runner cancelled before it ever ran left its items waiting: not for ever."""
+        if not runner.cancelled() or self._runner is not runner:
+            return  # it ran, and settled what it took; or a newer runner has them
+        self._runner = None
+        cancelled = asyncio.CancelledError()
+        for _item, future in self._waiting:
+            _settle(future, cancelled)
+        self._waiting.clear()
 
 
 def _settle(future: asyncio.Future[R], outcome: R | BaseException) -> None:
     if future.done():  # its caller was cancelled; the work was done all the same
+        if isinstance(outcome, Exception):
+            # Nobody is left to hear of it: at least it is not silent. Its kind only.
+            kind = type(outcome).__name__
+            logger.warning("a batch item failed after its caller gave up (%s)", kind)
         return
     if isinstance(outcome, asyncio.CancelledError):
         future.cancel()

@@ -130,3 +130,35 @@ async def test_items_arriving_over_the_next_few_turns_of_the_loop_join_the_first
     first = recorder.batches[0]
     assert first[:3] == [0, 1, 2], recorder.batches  # waited for those
     assert 4 not in first, recorder.batches  # but not for ever
+
+
+@pytest.mark.parametrize("turns", [1, 3])  # before the batch started, or as it waits
+async def test_items_waiting_when_the_queue_is_cancelled_are_not_left_hanging(
+    turns: int,
+) -> None:
+    recorder = Recorder()
+    queue = BatchingQueue(recorder.process, max_items=10, wait_turns=100)
+    waiting = asyncio.create_task(queue.add(1))
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    assert queue._runner is not None
+    queue._runner.cancel()  # the app shutting down while the item waits for company
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(waiting, timeout=1)
+    assert recorder.batches == []
+
+
+async def test_an_item_that_fails_after_its_caller_gave_up_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    recorder = Recorder(fail_on=1)
+    recorder.release.clear()
+    queue = BatchingQueue(recorder.process, max_items=10)
+    impatient = asyncio.create_task(queue.add(1))
+    await asyncio.sleep(0.01)
+    impatient.cancel()
+    with caplog.at_level("WARNING", logger="storage.batching"):
+        recorder.release.set()
+        await asyncio.sleep(0.01)
+    assert "failed after its caller gave up (ValueError)" in caplog.text
