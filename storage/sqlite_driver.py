@@ -221,11 +221,13 @@ class OneTripConnection(aiosqlite.Connection):
 def async_creator(database_url: str) -> Any:
     """The ``async_creator`` for SQLAlchemy's aiosqlite dialect, for this database URL.
 
-    The URL's path and options become ``sqlite3.connect`` arguments exactly as the stock
-    dialect would make them (``check_same_thread=False`` among them, which is what lets a
-    statement run on the loop as well as on the connection's thread, one at a time).
+    The URL's path and options become ``sqlite3.connect`` arguments as the stock dialect
+    would make them, except that ``check_same_thread`` is always off: that is what lets a
+    statement run on the loop as well as on the connection's thread, one at a time (the
+    stock dialect turns it on for ``:memory:``, and a URL can ask for it).
     """
     args, options = SQLiteDialect_aiosqlite().create_connect_args(make_url(database_url))
+    options["check_same_thread"] = False
 
     connector: Callable[[], sqlite3.Connection] = partial(sqlite3.connect, *args, **options)
 

@@ -214,17 +214,23 @@ async def test_on_the_loop_a_write_that_must_wait_for_another_process_waits_on_t
     engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trips: list[Any] = []
+    patience_on_the_loop: list[int] = []
 
     async def write() -> None:
         async with on_the_loop(engine, monkeypatch) as (connection, recorded):
             await connection.execute(text("INSERT INTO notes (body) VALUES ('waited')"))
-            # Holding the lock now: the rest of the transaction runs on the loop again.
+            # Holding the lock now: the rest of the transaction runs on the loop again,
+            # where nothing may wait for a lock.
             await connection.execute(text("INSERT INTO notes (body) VALUES ('then')"))
+            patience_on_the_loop.append(await connection.scalar(text("PRAGMA busy_timeout")))
             trips.extend(recorded)
 
     await while_another_process_writes(tmp_path / "driver.db", write)
     assert len(trips) == 1  # only the statement that had to wait went to the thread
+    assert patience_on_the_loop == [0]
     assert await bodies(engine) == ["waited", "then"]
+    async with engine.connect() as connection:  # the next user waits on the thread again
+        assert await connection.scalar(text("PRAGMA busy_timeout")) == BUSY_TIMEOUT_MS
 
 
 async def test_the_next_user_of_a_connection_runs_on_the_thread_and_waits_for_locks(
