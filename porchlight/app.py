@@ -128,6 +128,7 @@ def create_app(
     outbox_interval: float = OUTBOX_INTERVAL_SECONDS,
     handoff_interval: float = HANDOFF_INTERVAL_SECONDS,
     purge_interval: float = PURGE_INTERVAL_SECONDS,
+    checkpoint_interval: float = CHECKPOINT_INTERVAL_SECONDS,
     rate_limits: Mapping[str, tuple[float, float]] = RATE_LIMITS,
     clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
@@ -143,6 +144,7 @@ def create_app(
         outbox_interval: seconds between checks for queued provider deliveries.
         handoff_interval: seconds between rounds of offers, escalations and after-hours.
         purge_interval: seconds between deletions of what is older than RETENTION_DAYS.
+        checkpoint_interval: seconds between copies of SQLite's WAL into the database.
         rate_limits: per channel, the gaps between deliveries (overall, per recipient).
         clock: the time source for stores and timers (tests move a fake one).
     """
@@ -293,7 +295,7 @@ def create_app(
         lambda app: _run_purges(app, purge_interval),
         lambda app: _follow_key_file(app[KEYRING], KEY_REFRESH_SECONDS),
         lambda app: _follow_admin_changes(app, ADMIN_REFRESH_SECONDS),
-        lambda app: _run_checkpoints(app, CHECKPOINT_INTERVAL_SECONDS),
+        lambda app: _run_checkpoints(app, checkpoint_interval),
     ):
         app.cleanup_ctx.append(_background(worker))
     app.on_response_prepare.append(add_security_headers)
