@@ -134,6 +134,26 @@ class _KeyedLocks:
         """``async with locks.hold(pseudonym):`` the person's turn, one at a time."""
         return _Held(self, key)
 
+    async def acquire(self, key: str) -> None:
+        """Wait for the key's lock; the lock lives as long as anyone holds or awaits it."""
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            await lock.acquire()
+        except BaseException:
+            self._forget_user(key)
+            raise
+
+    def release(self, key: str) -> None:
+        """Let the next message of this person in."""
+        self._locks[key].release()
+        self._forget_user(key)
+
+    def _forget_user(self, key: str) -> None:
+        self._users[key] -= 1
+        if not self._users[key]:
+            del self._users[key], self._locks[key]
+
 
 class _Held:
     """Holding one key's lock, written out: contextlib's generator-based one cost more."""
@@ -143,24 +163,10 @@ class _Held:
         self._key = key
 
     async def __aenter__(self) -> None:
-        locks, key = self._locks, self._key
-        lock = locks._locks.setdefault(key, asyncio.Lock())
-        locks._users[key] = locks._users.get(key, 0) + 1
-        try:
-            await lock.acquire()
-        except BaseException:
-            self._release_user()
-            raise
+        await self._locks.acquire(self._key)
 
     async def __aexit__(self, *_exc: object) -> None:
-        self._locks._locks[self._key].release()
-        self._release_user()
-
-    def _release_user(self) -> None:
-        locks, key = self._locks, self._key
-        locks._users[key] -= 1
-        if not locks._users[key]:
-            del locks._users[key], locks._locks[key]
+        self._locks.release(self._key)
 
 
 class ConversationService:
