@@ -153,6 +153,14 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
         yield connection
 
 
+async def driver_on_the_loop(connection: AsyncConnection) -> OneTripConnection | None:
+    """The connection's SQLite driver while it runs on the loop (:func:`run_on_the_loop`)."""
+    if connection.dialect.name != "sqlite":
+        return None
+    driver = await _one_trip_driver(connection)
+    return driver if driver is not None and driver.on_the_loop else None
+
+
 async def _one_trip_driver(connection: AsyncConnection) -> OneTripConnection | None:
     """The connection's own SQLite driver, when it is ours (storage/sqlite_driver.py)."""
     driver = (await connection.get_raw_connection()).driver_connection
@@ -254,6 +262,7 @@ __all__ = [
     "create_engine",
     "create_session_factory",
     "database_reachable",
+    "driver_on_the_loop",
     "engine_of",
     "hand_back_free_pages",
     "is_sqlite",

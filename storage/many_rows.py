@@ -11,12 +11,16 @@ value every row shares goes through it once.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert, Update
+
+from storage.engine import driver_on_the_loop
 
 _Processor = Callable[[Any], Any]
 
@@ -38,11 +42,25 @@ class ManyRows:
         self._compiled: dict[str, tuple[str, list[tuple[int, _Processor]]]] = {}
 
     async def execute(self, connection: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Run the statement once for every row, in one call to the driver."""
+        """Run the statement once for every row, in one call to the driver.
+
+        On SQLite running on the loop the rows go straight to sqlite3, and an error comes
+        back as SQLAlchemy would raise it (its parameters hidden, as everywhere).
+        """
         if not rows:
             return
         sql, processors = self._for(connection.dialect)
-        await connection.exec_driver_sql(sql, _bound(rows, processors))
+        bound = _bound(rows, processors)
+        driver = await driver_on_the_loop(connection)
+        if driver is None:
+            await connection.exec_driver_sql(sql, bound)
+            return
+        try:
+            await driver.run_many(sql, bound)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(
+                sql, None, exc, sqlite3.Error, hide_parameters=True, dialect=connection.dialect
+            ) from exc
 
     def _for(self, dialect: Dialect) -> tuple[str, list[tuple[int, _Processor]]]:
         compiled = self._compiled.get(dialect.name)

@@ -4,9 +4,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crypto import PlaintextRefused, SealedText
+from storage.engine import run_on_the_loop, write_transaction
 from storage.many_rows import ManyRows
 from storage.models import Conversation, ProcessedInbound
 
@@ -79,3 +81,47 @@ async def test_parameters_in_another_order_than_the_statement_takes_are_refused(
 async def test_no_rows_is_no_statement(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         await ManyRows(insert(LEDGER), ("no", "such", "columns")).execute(connection, [])
+
+
+async def test_a_clash_is_raised_as_sqlalchemy_raises_it_with_its_values_hidden(
+    engine: AsyncEngine,
+) -> None:
+    at = datetime(2026, 12, 2, tzinfo=UTC)
+    secret_digest = "canary-digest-" + "7" * 50
+
+    async def insert_twice(on_the_loop: bool) -> None:
+        async with write_transaction(engine) as connection:
+            if on_the_loop:
+                await run_on_the_loop(connection)
+            await INSERT_LEDGER.execute(connection, [(secret_digest, at), (secret_digest, at)])
+
+    for on_the_loop in (False, True):
+        with pytest.raises(IntegrityError) as raised:
+            await insert_twice(on_the_loop)
+        assert secret_digest not in str(raised.value)
+    async with engine.connect() as connection:
+        assert (await connection.execute(select(LEDGER))).all() == []
+
+
+@pytest.mark.sqlite_only
+async def test_on_the_loop_the_rows_go_to_sqlite_with_no_trip_to_its_thread(
+    engine: AsyncEngine,
+) -> None:
+    at = datetime(2026, 12, 2, tzinfo=UTC)
+    async with write_transaction(engine) as connection:
+        await run_on_the_loop(connection)
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        trips = 0
+        run_on_thread = driver._execute
+
+        async def counted(*args: object, **kwargs: object) -> object:
+            nonlocal trips
+            trips += 1
+            return await run_on_thread(*args, **kwargs)
+
+        driver._execute = counted
+        await INSERT_LEDGER.execute(connection, [("d" * 64, at), ("e" * 64, at)])
+    assert trips == 0
+    async with engine.connect() as connection:
+        assert len((await connection.execute(select(LEDGER))).all()) == 2
