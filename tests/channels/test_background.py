@@ -51,3 +51,28 @@ async def test_drain_waits_for_work_the_request_stopped_waiting_for() -> None:
     assert done == []
     await background.drain()
     assert done == [True]
+
+
+async def test_work_done_in_time_gives_its_result() -> None:
+    async def turn() -> str:
+        await asyncio.sleep(0)
+        return "stored"
+
+    assert await BackgroundWork().wait_briefly(turn(), 1) == "stored"
+
+
+async def test_a_cancelled_wait_leaves_the_work_running_to_its_end() -> None:
+    done = []
+
+    async def turn() -> None:
+        await asyncio.sleep(0.05)
+        done.append(True)
+
+    background = BackgroundWork()
+    waiting = asyncio.create_task(background.wait_briefly(turn(), 5))
+    await asyncio.sleep(0.01)
+    waiting.cancel()  # the provider hung up while its turn was being stored
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await background.drain()
+    assert done == [True]
