@@ -247,6 +247,22 @@ async def test_many_people_writing_at_once_are_stored_together_each_whole(
         assert said == [(1, f"hello {n}"), (2, "hi")]
 
 
+async def _still_here_together(store: ConversationStore, *conversation_ids: str) -> list[Any]:
+    """A turn on each conversation at the same moment; each one's outcome or error."""
+    return await asyncio.gather(
+        *(
+            store.record_turn(
+                conversation_id,
+                flow_state={"after": True},
+                status=ACTIVE,
+                messages=[NewMessage("in", "person", "still here")],
+            )
+            for conversation_id in conversation_ids
+        ),
+        return_exceptions=True,
+    )
+
+
 async def test_in_a_batch_a_turn_on_a_wiped_conversation_fails_alone(
     conversation_store: ConversationStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -255,18 +271,7 @@ async def test_in_a_batch_a_turn_on_a_wiped_conversation_fails_alone(
     await conversation_store.wipe(wiped)
     batches = _count_batches(conversation_store, monkeypatch)
 
-    results = await asyncio.gather(
-        *(
-            conversation_store.record_turn(
-                conversation_id,
-                flow_state={"after": True},
-                status=ACTIVE,
-                messages=[NewMessage("in", "person", "still here")],
-            )
-            for conversation_id in (kept, wiped)
-        ),
-        return_exceptions=True,
-    )
+    results = await _still_here_together(conversation_store, kept, wiped)
 
     assert batches == [2]
     assert results[0] is None
@@ -383,18 +388,7 @@ async def test_in_a_batch_a_turn_whose_key_is_damaged_fails_alone(
         )
     batches = _count_batches(conversation_store, monkeypatch)
 
-    results = await asyncio.gather(
-        *(
-            conversation_store.record_turn(
-                conversation_id,
-                flow_state={"after": True},
-                status=ACTIVE,
-                messages=[NewMessage("in", "person", "still here")],
-            )
-            for conversation_id in (kept, damaged)
-        ),
-        return_exceptions=True,
-    )
+    results = await _still_here_together(conversation_store, kept, damaged)
 
     assert batches == [2]  # refused as a whole, then stored one by one
     assert results[0] is None
