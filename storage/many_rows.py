@@ -56,7 +56,7 @@ class ManyRows:
             await connection.exec_driver_sql(sql, bound)
             return
         try:
-            await driver.run_many(sql, bound)
+            await driver.cursor().executemany(sql, bound)
         except sqlite3.Error as exc:
             raise DBAPIError.instance(
                 sql, None, exc, sqlite3.Error, hide_parameters=True, dialect=connection.dialect

@@ -190,20 +190,6 @@ class OneTripConnection(aiosqlite.Connection):
         """Whether this use of the connection runs its statements on the event loop."""
         return self._on_the_loop
 
-    async def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """One statement for many rows, with no cursor for SQLAlchemy to wrap.
-
-        For :class:`storage.many_rows.ManyRows` on the loop, where SQLAlchemy's own path
-        around each statement cost more than SQLite's work on it.
-        """
-        begin = self.take_begin()
-
-        def run(connection: sqlite3.Connection) -> None:
-            _begin_immediate(connection, begin)
-            connection.executemany(sql, rows)
-
-        await self.run(run)
-
     def back_to_the_pool(self) -> None:
         """The connection's user is done: the next one starts on the thread again."""
         self._begin_immediate = False
