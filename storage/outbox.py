@@ -325,10 +325,11 @@ class DeletionQueue:
             else:
                 await session.execute(delete(ProviderDeletion).where(ProviderDeletion.id == job.id))
             if failed:
-                await session.execute(
-                    insert(ProviderDeletion),
-                    [_job_row(new_id(), job.channel, failed, FAILED, job.attempts, self._clock())],
-                )
+                row = (
+                    new_id(), job.channel, DELETION_ID_SEPARATOR.join(failed), FAILED,
+                    job.attempts, self._clock(),
+                )  # fmt: skip
+                await _INSERT_JOBS.execute(await session.connection(), [row])
 
     async def give_up(self, job_id: str) -> None:
         """Stop trying the whole job; kept as failed so an operator can see it."""
@@ -362,19 +363,6 @@ async def queue_deletions(
             for job_id, chunk in zip(new_ids(len(chunks)), chunks, strict=True)
         ],
     )
-
-
-def _job_row(
-    job_id: str, channel: str, provider_ids: Sequence[str], status: str, attempts: int, at: datetime
-) -> dict[str, object]:
-    return {
-        "id": job_id,
-        "channel": channel,
-        "provider_ids": DELETION_ID_SEPARATOR.join(provider_ids),
-        "status": status,
-        "attempts": attempts,
-        "next_attempt_at": at,
-    }
 
 
 async def _counts_by_status(
