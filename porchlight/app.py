@@ -537,6 +537,8 @@ async def _run_purges(app: web.Application, interval: float) -> None:
 async def _run_checkpoints(app: web.Application, interval: float) -> None:
     """Checkpoint SQLite's WAL every ``interval`` (each instance its own file's, if any)."""
     engine = engine_of(app[SERVICES].sessions)
+    if engine.dialect.name != "sqlite":
+        return  # PostgreSQL keeps its own WAL
     while True:
         await asyncio.sleep(interval)
         try:
