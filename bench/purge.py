@@ -23,12 +23,10 @@ import argparse
 import asyncio
 import os
 import secrets
-import shutil
 import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import text
 
@@ -127,15 +125,12 @@ async def porchlight(url: str) -> tuple[float, int]:
 
 async def one_round(conversations: int, messages: int) -> tuple[float, float]:
     """Conversations per second: the floor's, then Porchlight's, on fresh databases."""
-    work = Path(tempfile.mkdtemp(prefix="porchlight-bench-purge-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="porchlight-bench-purge-") as work:
         urls = {name: f"sqlite+aiosqlite:///{work}/{name}.db" for name in ("floor", "porchlight")}
         for url in urls.values():
             await fill(url, conversations, messages)
         floor_seconds = await floor(urls["floor"])
         seconds, purged = await porchlight(urls["porchlight"])
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     assert purged == conversations, f"purged {purged} of {conversations}"
     return conversations / floor_seconds, conversations / seconds
 

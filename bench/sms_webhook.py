@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,20 +267,17 @@ def report(rounds: list[list[Result]], rate: float) -> str:
         f"{'target':<13} {'msg/s':>8} {'x floor':>8} {'x bare':>8} "
         f"{'p50 ms':>8} {'p99 ms':>8}   ({title}; latency at {rate:.0f} msg/s)"
     ]
+    mine = [{r.name: r for r in results} for results in rounds]
+    median = statistics.median
     for name in names:
-        mine = [{r.name: r for r in results} for results in rounds]
         of = [by_name[name] for by_name in mine]
         lines.append(
-            f"{name:<13} {_median(r.per_second for r in of):>8.0f} "
-            f"{_median(b[name].per_second / b['floor'].per_second for b in mine):>8.3f} "
-            f"{_median(b[name].per_second / b['bare'].per_second for b in mine):>8.3f} "
-            f"{_median(r.p50_ms for r in of):>8.1f} {_median(r.p99_ms for r in of):>8.1f}"
+            f"{name:<13} {median(r.per_second for r in of):>8.0f} "
+            f"{median(b[name].per_second / b['floor'].per_second for b in mine):>8.3f} "
+            f"{median(b[name].per_second / b['bare'].per_second for b in mine):>8.3f} "
+            f"{median(r.p50_ms for r in of):>8.1f} {median(r.p99_ms for r in of):>8.1f}"
         )
     return "\n".join(lines)
-
-
-def _median(values: Iterable[float]) -> float:
-    return statistics.median(list(values))
 
 
 def main() -> None:
