@@ -36,6 +36,7 @@ from storage.engine import (
     scrub_free_space,
     write_transaction,
 )
+from storage.ids import new_id, new_ids
 from storage.inbound import deliveries_seen, record_deliveries, record_delivery
 from storage.many_rows import ManyRows
 from storage.models import (
@@ -44,8 +45,6 @@ from storage.models import (
     ConversationKey,
     Message,
     OutboxItem,
-    new_id,
-    new_ids,
     utcnow,
 )
 

@@ -1,13 +1,13 @@
 """Tables. Every column that could identify a person or carry what they said is encrypted.
 
-Identifiers are random (never sequential), so a row id says nothing about volume or order,
-and each encrypted value is bound to its table, column and row id through the AES-GCM
-associated data (see :func:`crypto.field_aad`).
+Identifiers are random (never sequential), so a row id says nothing about volume or order
+(ids made at the same moment share a random prefix, so that they sit together in the
+indexes: see storage/ids.py), and each encrypted value is bound to its table, column and
+row id through the AES-GCM associated data (see :func:`crypto.field_aad`).
 """
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, date, datetime
 
 from sqlalchemy import (
@@ -28,6 +28,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from crypto import EncryptedText, SealedText
+from storage.ids import new_id
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -36,17 +37,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-def new_id() -> str:
-    """A random 128-bit id: reveals nothing about when or how many rows exist."""
-    return secrets.token_hex(16)
-
-
-def new_ids(count: int) -> list[str]:
-    """Many :func:`new_id` at once, from one read of the system's random source."""
-    random = secrets.token_bytes(16 * count)
-    return [random[i : i + 16].hex() for i in range(0, len(random), 16)]
 
 
 def utcnow() -> datetime:

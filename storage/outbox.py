@@ -21,6 +21,7 @@ from crypto import KeyRing
 from crypto.cipher import field_aad
 from storage.conversations import ConversationKeyDestroyed, unwrapped_cipher
 from storage.engine import SessionFactory, engine_of, write_transaction
+from storage.ids import new_id, new_ids
 from storage.many_rows import ManyRows
 from storage.models import (
     DELETION_ID_SEPARATOR,
@@ -34,8 +35,6 @@ from storage.models import (
     ConversationKey,
     OutboxItem,
     ProviderDeletion,
-    new_id,
-    new_ids,
     utcnow,
 )
 
