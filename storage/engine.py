@@ -17,8 +17,10 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.util import await_only
 
 from storage.sqlite_driver import BUSY_TIMEOUT_MS, OneTripConnection, async_creator
 
@@ -58,7 +60,9 @@ def create_engine(database_url: str) -> AsyncEngine:
     # hide_parameters: SQLAlchemy otherwise puts bound values (pseudonyms, usernames, sealed
     # bytes) into error messages, and error messages end up in logs.
     if not is_sqlite(database_url):
-        return _create_async_engine(database_url, pool_pre_ping=True, hide_parameters=True)
+        engine = _create_async_engine(database_url, hide_parameters=True)
+        event.listen(engine.sync_engine.pool, "checkout", _ping_postgresql)
+        return engine
 
     database = make_url(database_url).database
     if database and database != ":memory:":
@@ -81,6 +85,23 @@ def create_engine(database_url: str) -> AsyncEngine:
     event.listen(engine.sync_engine, "connect", _apply_sqlite_pragmas)
     event.listen(engine.sync_engine.pool, "reset", _reset_for_next_user)
     return engine
+
+
+def _ping_postgresql(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Make sure a pooled PostgreSQL connection still works before anyone uses it.
+
+    After a PostgreSQL restart every pooled connection is dead; without this the first
+    turn on each would fail, and a web chat's turn is not tried again. SQLAlchemy's own
+    ``pool_pre_ping`` does the same in three round trips on asyncpg (a transaction around
+    its ping, for pgbouncer's transaction mode, which Porchlight does not use); this is one.
+    A new person's message checks out two connections, so that is four round trips fewer
+    (docs/benchmarks.md). A dead connection is replaced by a fresh one: the pool tries
+    again on ``DisconnectionError``.
+    """
+    try:
+        await_only(record.driver_connection.fetchrow(";"))
+    except Exception as exc:  # any failure: the connection is no good
+        raise DisconnectionError("a pooled PostgreSQL connection is gone") from exc
 
 
 def _reset_for_next_user(dbapi_connection: Any, record: Any, _state: Any = None) -> None:
