@@ -32,6 +32,7 @@ from storage.batching import BatchingQueue
 from storage.engine import (
     SessionFactory,
     engine_of,
+    reads_without_transaction,
     run_on_the_loop,
     scrub_free_space,
     write_transaction,
@@ -222,6 +223,7 @@ class ConversationStore:
         """Several people's lookups: one connection, one statement for each table."""
         deliveries = [lookup.delivery for lookup in lookups if lookup.delivery is not None]
         async with self._engine.connect() as connection:
+            await reads_without_transaction(connection)
             await run_on_the_loop(connection)
             handled = await deliveries_seen(connection, deliveries)
             pseudonyms = sorted({lookup.pseudonym for lookup in lookups})
