@@ -38,8 +38,8 @@ from storage.engine import (
     write_transaction,
 )
 from storage.ids import new_id, new_ids
-from storage.inbound import deliveries_seen, record_deliveries, record_delivery
-from storage.many_rows import ManyRows
+from storage.inbound import deliveries_seen, deliveries_to_record, record_delivery
+from storage.many_rows import ManyRows, execute_together
 from storage.models import (
     PENDING,
     Conversation,
@@ -53,6 +53,8 @@ logger = logging.getLogger(__name__)
 
 # A result row of any shape, as the turn's statements answer them.
 _Row = Row[*tuple[Any, ...]]
+# A statement and the rows to run it for (storage/many_rows.py).
+_Rows = tuple[ManyRows, Sequence[tuple[Any, ...]]]
 
 ACTIVE = "active"
 ENDED = "ended"
@@ -405,8 +407,7 @@ class ConversationStore:
                 outcomes.append(None)
                 if turn.delivery is not None:
                     deliveries.append(turn.delivery)
-            await record_deliveries(connection, deliveries, now)
-            await rows.write(connection)
+            await rows.write(connection, also=[deliveries_to_record(deliveries, now)])
         return outcomes
 
     @staticmethod
@@ -755,13 +756,29 @@ class _TurnRows:
         self.keys.append((draft.id, wrapped_key_id(wrapped), wrapped))
         return _Written(draft.channel, 0, cipher)
 
-    async def write(self, connection: AsyncConnection) -> None:
-        """Insert and update it all, conversations before what refers to them."""
-        await _INSERT_CONVERSATIONS.execute(connection, self.conversations)
-        await _INSERT_KEYS.execute(connection, self.keys)
-        await _INSERT_MESSAGES.execute(connection, self.messages)
-        await _INSERT_OUTBOX.execute(connection, self.outbox)
-        await _UPDATE_TURNS.execute(connection, self.updates)
+    async def write(self, connection: AsyncConnection, also: Sequence[_Rows] = ()) -> None:
+        """Insert and update it all, conversations before what refers to them.
+
+        ``also``: more rows to insert, on other tables, first. On PostgreSQL all of it goes
+        in one statement (storage/many_rows.py), unless a conversation is updated twice or
+        updated after its insert in this batch: one statement's parts would not see each
+        other's rows.
+        """
+        work: list[_Rows] = [
+            *also,
+            (_INSERT_CONVERSATIONS, self.conversations),
+            (_INSERT_KEYS, self.keys),
+            (_INSERT_MESSAGES, self.messages),
+            (_INSERT_OUTBOX, self.outbox),
+            (_UPDATE_TURNS, self.updates),
+        ]
+        updated = [update[-1] for update in self.updates]
+        inserted = {conversation[0] for conversation in self.conversations}
+        if len(set(updated)) == len(updated) and inserted.isdisjoint(updated):
+            await execute_together(connection, work)
+            return
+        for many, rows in work:
+            await many.execute(connection, rows)
 
 
 def _key_aad(conversation_id: str) -> bytes:

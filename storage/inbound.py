@@ -78,12 +78,13 @@ async def record_delivery(connection: AsyncConnection, delivery: str, at: dateti
         raise AlreadyHandled from None
 
 
-async def record_deliveries(
-    connection: AsyncConnection, deliveries: Sequence[str], at: datetime
-) -> None:
-    """Record many deliveries in the caller's transaction (a batch of turns).
+def deliveries_to_record(
+    deliveries: Sequence[str], at: datetime
+) -> tuple[ManyRows, list[tuple[str, datetime]]]:
+    """The statement and rows that record many deliveries (a batch of turns).
 
+    For the caller to run in its transaction with its other writes (``execute_together``).
     A delivery recorded already fails the whole statement with the database's own error:
     the batch is then stored one turn at a time, where it is :class:`AlreadyHandled`.
     """
-    await _RECORD_MANY.execute(connection, [(delivery, at) for delivery in deliveries])
+    return _RECORD_MANY, [(delivery, at) for delivery in deliveries]

@@ -7,6 +7,11 @@ SQLite's text form again for every row (docs/benchmarks.md). A :class:`ManyRows`
 is compiled once per dialect and takes rows as tuples; each value still goes through its
 column's type (the sealed-value check of an encrypted column, the timestamp's form), and a
 value every row shares goes through it once.
+
+On PostgreSQL :func:`execute_together` runs several of them as one statement (a ``WITH`` of
+data-modifying parts, each taking its rows as arrays through ``unnest``): a batch of turns
+then costs one round trip for its writes instead of one per table. Each statement was a
+trip to the server and back, and those trips were most of a batch's time.
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import operators
 from sqlalchemy.sql.dml import Insert, Update
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, ColumnClause
 
 from storage.engine import driver_on_the_loop
 
@@ -40,6 +48,7 @@ class ManyRows:
         self._statement = statement
         self.parameters = tuple(parameters)
         self._compiled: dict[str, tuple[str, list[tuple[int, _Processor]]]] = {}
+        self._unnested: dict[str, str] = {}
 
     async def execute(self, connection: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
         """Run the statement once for every row, in one call to the driver.
@@ -82,6 +91,75 @@ class ManyRows:
                 processors.append((position, processor))
         return str(compiled), processors
 
+    def bound(self, dialect: Dialect, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The rows as the driver takes them, each value through its column's type."""
+        return _bound(rows, self._for(dialect)[1])
+
+    def unnested(self, dialect: Dialect, first: int) -> str:
+        """This statement for every row at once, from arrays ``$first…`` (PostgreSQL).
+
+        An INSERT becomes ``INSERT … SELECT * FROM unnest(…)``; an UPDATE, whose WHERE
+        must be ``column = bindparam``, becomes ``UPDATE … FROM unnest(…) AS u(…)``.
+        """
+        template = self._unnested.get(dialect.name)
+        if template is None:
+            template = self._unnested[dialect.name] = self._unnest_template(dialect)
+        return template.format(*(f"${first + i}" for i in range(len(self.parameters))))
+
+    def _unnest_template(self, dialect: Dialect) -> str:
+        self._for(dialect)  # checks the parameters' order
+        setting = [name for name in self.parameters if name in self._statement.table.c]
+        compiled = self._statement.compile(dialect=dialect, column_keys=setting)
+        quote = dialect.identifier_preparer.quote
+        kinds = [compiled.binds[name].type.compile(dialect=dialect) for name in self.parameters]
+        arrays = ", ".join(f"{{{i}}}::{kind}[]" for i, kind in enumerate(kinds))
+        if not isinstance(self._statement.table, Table):
+            raise ValueError("a statement run together must be on a plain table")
+        table = quote(self._statement.table.name)
+        names = ", ".join(quote(name) for name in self.parameters)
+        if isinstance(self._statement, Insert):
+            # All of it compiled or quoted by SQLAlchemy: names of tables, columns and types.
+            return f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
+        where = self._statement.whereclause
+        if not (
+            isinstance(where, BinaryExpression)
+            and where.operator is operators.eq
+            and isinstance(where.left, ColumnClause)
+            and isinstance(where.right, BindParameter)
+        ):
+            raise ValueError("an UPDATE run together must pick its row by column = bindparam")
+        key = quote(where.right.key)
+        sets = ", ".join(f"{quote(name)} = u.{quote(name)}" for name in setting)
+        return (
+            f"UPDATE {table} SET {sets} FROM unnest({arrays}) AS u({names})"  # noqa: S608
+            f" WHERE {table}.{quote(where.left.name)} = u.{key}"
+        )
+
+
+async def execute_together(
+    connection: AsyncConnection, work: Sequence[tuple[ManyRows, Sequence[tuple[Any, ...]]]]
+) -> None:
+    """Run each statement for its rows: on PostgreSQL all in one, elsewhere in turn.
+
+    In one statement every part sees the database as it was before the statement, so no
+    part may update a row another part inserts, nor update one row twice: the caller
+    checks. Foreign keys are checked at the end of the statement, so a part may insert rows
+    that refer to another part's.
+    """
+    work = [(many, rows) for many, rows in work if rows]
+    dialect = connection.dialect
+    if dialect.name != "postgresql" or len(work) < 2:
+        for many, rows in work:
+            await many.execute(connection, rows)
+        return
+    parts: list[str] = []
+    arrays: list[list[Any]] = []
+    for index, (many, rows) in enumerate(work):
+        parts.append(f"part{index} AS ({many.unnested(dialect, len(arrays) + 1)})")
+        columns = zip(*many.bound(dialect, rows), strict=True)
+        arrays += [list(column) for column in columns]
+    await connection.exec_driver_sql("WITH " + ", ".join(parts) + " SELECT 1", tuple(arrays))
+
 
 def _bound(
     rows: Sequence[tuple[Any, ...]], processors: list[tuple[int, _Processor]]
@@ -104,4 +182,4 @@ def _bound(
     return list(zip(*columns, strict=True))
 
 
-__all__ = ["ManyRows"]
+__all__ = ["ManyRows", "execute_together"]

@@ -402,7 +402,7 @@ async def test_a_batch_the_database_refuses_fails_each_of_its_turns_at_once(
     drafts = _drafts(conversation_store, 3)
     refused = OperationalError("INSERT", {}, Exception("database is locked"))
 
-    async def locked(*_args: Any) -> None:
+    async def locked(*_args: Any, **_kwargs: Any) -> None:
         raise refused
 
     alone: list[Any] = []

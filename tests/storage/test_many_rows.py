@@ -1,15 +1,17 @@
 """Many rows in one statement: every value still goes through its column's type."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, event, insert, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crypto import PlaintextRefused, SealedText
 from storage.engine import run_on_the_loop, write_transaction
-from storage.many_rows import ManyRows
+from storage.many_rows import ManyRows, execute_together
 from storage.models import Conversation, ProcessedInbound
 
 LEDGER: Table = ProcessedInbound.__table__  # type: ignore[assignment]
@@ -125,3 +127,87 @@ async def test_on_the_loop_the_rows_go_to_sqlite_with_no_trip_to_its_thread(
     assert trips == 0
     async with engine.connect() as connection:
         assert len((await connection.execute(select(LEDGER))).all()) == 2
+
+
+SET_STATUS = ManyRows(
+    update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("row")), ("status", "row")
+)
+
+
+async def test_statements_run_together_store_what_each_would_alone(engine: AsyncEngine) -> None:
+    at = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
+    state = SealedText(b"\x01" + b"s" * 40)
+    async with engine.begin() as connection:
+        await INSERT_CONVERSATIONS.execute(connection, [conversation(1, state, at)])
+    statements: list[str] = []
+    remember = _remember(statements)
+    event.listen(engine.sync_engine, "before_cursor_execute", remember)
+
+    async with engine.begin() as connection:
+        await execute_together(
+            connection,
+            [
+                (INSERT_LEDGER, [("a" * 64, at), ("b" * 64, at + timedelta(seconds=1))]),
+                (INSERT_CONVERSATIONS, [conversation(2, state, at), conversation(3, state, at)]),
+                (INSERT_CONVERSATIONS, []),  # nothing to do: no part for it
+                (SET_STATUS, [("ended", f"{1:032x}")]),
+            ],
+        )
+    event.remove(engine.sync_engine, "before_cursor_execute", remember)
+
+    async with engine.connect() as connection:
+        ledger = (await connection.execute(select(LEDGER).order_by(LEDGER.c.digest))).all()
+        stored = (await connection.execute(select(CONVERSATIONS).order_by("id"))).all()
+    assert [tuple(row) for row in ledger] == [("a" * 64, at), ("b" * 64, at + timedelta(seconds=1))]
+    assert [(row.id[-1], row.status, bytes(row.flow_state), row.created_at) for row in stored] == [
+        ("1", "ended", bytes(state), at),
+        ("2", "active", bytes(state), at),
+        ("3", "active", bytes(state), at),
+    ]
+    # On PostgreSQL one round trip for all of it; elsewhere a statement each.
+    expected = 1 if engine.dialect.name == "postgresql" else 3
+    assert len(statements) == expected
+
+
+async def test_statements_run_together_fail_together_and_leave_nothing(
+    engine: AsyncEngine,
+) -> None:
+    at = datetime(2026, 12, 2, tzinfo=UTC)
+    state = SealedText(b"\x01" + b"s" * 40)
+    async with engine.begin() as connection:
+        await INSERT_LEDGER.execute(connection, [("c" * 64, at)])
+
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as connection:
+            await execute_together(
+                connection,
+                [
+                    (INSERT_CONVERSATIONS, [conversation(4, state, at)]),
+                    (INSERT_LEDGER, [("d" * 64, at), ("c" * 64, at)]),  # "c" is there already
+                ],
+            )
+
+    async with engine.connect() as connection:
+        assert (await connection.execute(select(CONVERSATIONS))).all() == []
+        assert list((await connection.execute(select(LEDGER.c.digest))).scalars()) == ["c" * 64]
+
+
+def test_an_update_run_together_must_name_its_row_by_one_column() -> None:
+    dialect = postgresql.asyncpg.dialect()
+    by_status = ManyRows(
+        update(CONVERSATIONS).where(CONVERSATIONS.c.status != bindparam("was")), ("status", "was")
+    )
+
+    assert SET_STATUS.unnested(dialect, first=3) == (
+        "UPDATE conversations SET status = u.status FROM unnest($3::VARCHAR(16)[],"
+        " $4::VARCHAR(32)[]) AS u(status, row) WHERE conversations.id = u.row"
+    )
+    with pytest.raises(ValueError, match="column = bindparam"):
+        by_status.unnested(dialect, first=1)
+
+
+def _remember(statements: list[str]) -> Callable[..., None]:
+    def remember(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    return remember
