@@ -28,7 +28,11 @@ PREFIX_SECONDS = 1.0
 
 
 class IdMaker:
-    """Makes ids as the module docstring says; ``clock`` is for tests."""
+    """Makes ids as the module docstring says; ``clock`` is for tests.
+
+    Not locked: ids are made on the event loop. Two threads at once could at worst share
+    a prefix for a few ids more than ``IDS_PER_PREFIX``; each id keeps its own 64 bits.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
