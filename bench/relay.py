@@ -175,7 +175,12 @@ async def relay(
 
 
 async def run(messages: int, postgres: str | None) -> str:
-    work = Path(tempfile.mkdtemp(prefix="porchlight-bench-relay-"))
+    """The table of figures; the instances' data directories are deleted afterwards."""
+    with tempfile.TemporaryDirectory(prefix="porchlight-bench-relay-") as work:
+        return await _run_in(Path(work), messages, postgres)
+
+
+async def _run_in(work: Path, messages: int, postgres: str | None) -> str:
     keyring = KeyRing.generate()
     lines = [
         f"{messages} messages each way",

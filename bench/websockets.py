@@ -54,11 +54,11 @@ async def measure(url: str, pid: int, sockets: int) -> tuple[float, float]:
 
 
 async def run(sockets: int) -> str:
-    work = Path(tempfile.mkdtemp(prefix="porchlight-bench-ws-"))
     figures = {}
-    for name in ("bare", "porchlight"):
-        with server(name, work) as (url, pid):
-            figures[name] = await measure(url, pid, sockets)
+    with tempfile.TemporaryDirectory(prefix="porchlight-bench-ws-") as work:
+        for name in ("bare", "porchlight"):
+            with server(name, Path(work)) as (url, pid):
+                figures[name] = await measure(url, pid, sockets)
     bare_cost = figures["bare"][1] - figures["bare"][0]
     lines = [
         f"{sockets} idle websockets",
