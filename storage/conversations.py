@@ -2,20 +2,20 @@
 
 Everything sensitive is sealed here, under the conversation's own data key, with associated
 data naming the table, column and row. Callers get plain, detached values and never touch
-the ORM or the ciphertext.
+the ORM or the ciphertext. What it hands out and raises is in storage/conversation_types.py;
+how a batch of people's turns becomes rows, in storage/turn_rows.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -23,12 +23,22 @@ from crypto import (
     FieldCipher,
     KeyRing,
     new_data_key,
-    unwrap_data_key,
     wrap_data_key,
     wrapped_key_id,
 )
 from crypto.cipher import field_aad
 from storage.batching import BatchingQueue
+from storage.conversation_types import (
+    ACTIVE,
+    ENDED,
+    EXPIRED,
+    ConversationKeyDestroyed,
+    ConversationNotFound,
+    ConversationView,
+    NewMessage,
+    StoredMessage,
+    alias_for,
+)
 from storage.engine import (
     SessionFactory,
     engine_of,
@@ -37,9 +47,8 @@ from storage.engine import (
     scrub_free_space,
     write_transaction,
 )
-from storage.ids import new_id, new_ids
+from storage.ids import new_id
 from storage.inbound import deliveries_seen, deliveries_to_record, record_delivery
-from storage.many_rows import ManyRows, execute_together
 from storage.models import (
     PENDING,
     Conversation,
@@ -48,24 +57,17 @@ from storage.models import (
     OutboxItem,
     utcnow,
 )
+from storage.turn_rows import Turn, TurnRows, key_aad, seal_flow_state, unwrapped_cipher
 
 logger = logging.getLogger(__name__)
 
 # A result row of any shape, as the turn's statements answer them.
 _Row = Row[*tuple[Any, ...]]
-# A statement and the rows to run it for (storage/many_rows.py).
-_Rows = tuple[ManyRows, Sequence[tuple[Any, ...]]]
-
-ACTIVE = "active"
-ENDED = "ended"
-EXPIRED = "expired"
 
 # A turn (lookup, creation, the turn itself) uses the tables directly, not the ORM: its unit
 # of work and identity map were most of a message's CPU (docs/benchmarks.md).
 _CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
 _KEYS: Table = ConversationKey.__table__  # type: ignore[assignment]
-_MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-_OUTBOX: Table = OutboxItem.__table__  # type: ignore[assignment]
 
 # The turn's statements are built once, with bound parameters: SQLAlchemy then finds each
 # one's compiled form by a key it remembers, instead of walking a fresh statement and its
@@ -91,95 +93,12 @@ _TURN_ROWS = (
     .order_by(_CONVERSATIONS.c.id)  # rows locked in one order: two batches cannot deadlock
     .with_for_update(of=_CONVERSATIONS)
 )
-# A batch's rows, bound once per batch instead of once per row (storage/many_rows.py).
-_INSERT_CONVERSATIONS = ManyRows(
-    insert(_CONVERSATIONS),
-    (
-        "id", "channel", "pseudonym", "status", "script", "reply_address", "flow_state",
-        "message_count", "created_at", "last_activity_at", "timer_due_at",
-    ),
-)  # fmt: skip
-_INSERT_KEYS = ManyRows(insert(_KEYS), ("conversation_id", "master_key_id", "wrapped_key"))
-_INSERT_MESSAGES = ManyRows(
-    insert(_MESSAGES),
-    (
-        "id", "conversation_id", "seq", "direction", "sender", "body", "provider_message_id",
-        "created_at",
-    ),
-)  # fmt: skip
-_INSERT_OUTBOX = ManyRows(
-    insert(_OUTBOX),
-    (
-        "id", "conversation_id", "channel", "seq", "body", "status", "attempts",
-        "next_attempt_at", "created_at",
-    ),
-)  # fmt: skip
-# The turn's new state, on the row picked by "turn_of".
-_UPDATE_TURNS = ManyRows(
-    update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("turn_of")),
-    ("status", "flow_state", "message_count", "last_activity_at", "timer_due_at", "turn_of"),
-)
 # Batches: turns stored in one transaction, lookups made with one statement (storage/batching.py).
 TURNS_PER_BATCH = 64
 LOOKUPS_PER_BATCH = 128
 _WRAPPED_KEY = select(_KEYS.c.wrapped_key).where(
     _KEYS.c.conversation_id == bindparam("conversation_id")
 )
-
-
-class ConversationNotFound(LookupError):
-    """No conversation has this id (it may have been wiped)."""
-
-
-class ConversationKeyDestroyed(LookupError):
-    """The conversation's data key is gone, so its content can no longer be read."""
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationView:
-    """A decrypted snapshot of a conversation, safe to hand to domain code."""
-
-    id: str
-    channel: str
-    pseudonym: str
-    status: str
-    script: str
-    flow_state: dict[str, Any]
-    reply_address: str | None
-    message_count: int
-    created_at: datetime
-    last_activity_at: datetime
-
-    @property
-    def alias(self) -> str:
-        """What advocates call the person: stable per conversation, meaningless outside it."""
-        return alias_for(self.id)
-
-
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    """A message to append: who said it and what."""
-
-    direction: str  # "in" from the person, "out" to the person
-    sender: str  # "person", "bot" or "advocate"
-    text: str
-    provider_message_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    """A decrypted message, in conversation order."""
-
-    seq: int
-    direction: str
-    sender: str
-    text: str
-    created_at: datetime
-
-
-def alias_for(conversation_id: str) -> str:
-    """'Contact 7F3A': four hex digits of a hash of the random conversation id."""
-    return "Contact " + hashlib.sha256(conversation_id.encode()).hexdigest()[:4].upper()
 
 
 class ConversationStore:
@@ -199,7 +118,7 @@ class ConversationStore:
         self._lookups: BatchingQueue[_Lookup, _Found] = BatchingQueue(
             self._find_many, max_items=LOOKUPS_PER_BATCH
         )
-        self._turns: BatchingQueue[_Turn, None] = BatchingQueue(
+        self._turns: BatchingQueue[Turn, None] = BatchingQueue(
             self._store_turns, max_items=TURNS_PER_BATCH
         )
 
@@ -307,7 +226,7 @@ class ConversationStore:
             AlreadyHandled: ``delivery`` was recorded meanwhile; nothing was stored.
         """
         await self._turns.add(
-            _Turn(draft.id, draft, flow_state, status, messages, timer_due_at, outbox, delivery)
+            Turn(draft.id, draft, flow_state, status, messages, timer_due_at, outbox, delivery)
         )
 
     async def get(self, conversation_id: str) -> ConversationView:
@@ -341,12 +260,12 @@ class ConversationStore:
             ConversationNotFound: the conversation is gone.
             AlreadyHandled: ``delivery`` was recorded meanwhile; nothing was stored.
         """
-        turn = _Turn(
+        turn = Turn(
             conversation_id, None, flow_state, status, messages, timer_due_at, outbox, delivery
         )
         await self._turns.add(turn)
 
-    async def _store_turns(self, turns: Sequence[_Turn]) -> list[Exception | None]:
+    async def _store_turns(self, turns: Sequence[Turn]) -> list[Exception | None]:
         """A batch of turns, in one transaction; one at a time if one turn is at fault.
 
         A delivery another instance recorded meanwhile, a value that cannot be sealed, any
@@ -377,7 +296,7 @@ class ConversationStore:
                 outcomes.append(None)
         return outcomes
 
-    async def _store_alone(self, turn: _Turn) -> None:
+    async def _store_alone(self, turn: Turn) -> None:
         """One turn in its own transaction, its delivery recorded first (refused at once)."""
         now = self._clock()
         async with write_transaction(self._engine) as connection:
@@ -385,18 +304,18 @@ class ConversationStore:
             if turn.delivery is not None:
                 await record_delivery(connection, turn.delivery, now)  # AlreadyHandled
             found = await self._turn_rows(connection, [turn])
-            rows = _TurnRows()
+            rows = TurnRows()
             rows.add(self._keyring, turn, found.get(turn.conversation_id), now)
             await rows.write(connection)
 
-    async def _store_together(self, turns: Sequence[_Turn]) -> list[Exception | None]:
+    async def _store_together(self, turns: Sequence[Turn]) -> list[Exception | None]:
         """Many turns in one transaction; a turn whose conversation is gone fails alone."""
         now = self._clock()
         outcomes: list[Exception | None] = []
         async with write_transaction(self._engine) as connection:
             await run_on_the_loop(connection)
             found = await self._turn_rows(connection, turns)
-            rows = _TurnRows()
+            rows = TurnRows()
             deliveries = []
             for turn in turns:
                 try:
@@ -411,7 +330,7 @@ class ConversationStore:
         return outcomes
 
     @staticmethod
-    async def _turn_rows(connection: AsyncConnection, turns: Sequence[_Turn]) -> dict[str, _Row]:
+    async def _turn_rows(connection: AsyncConnection, turns: Sequence[Turn]) -> dict[str, _Row]:
         """The stored conversations these turns go on, locked until the transaction ends."""
         ids = [turn.conversation_id for turn in turns if turn.draft is None]
         if not ids:
@@ -496,7 +415,7 @@ class ConversationStore:
                 raise ConversationNotFound(conversation_id)
             old = await self._cipher(session, conversation_id)
             data_key = new_data_key()
-            wrapped = wrap_data_key(self._keyring, data_key, _key_aad(conversation_id))
+            wrapped = wrap_data_key(self._keyring, data_key, key_aad(conversation_id))
             new = FieldCipher(data_key)
             if row.reply_address is not None:
                 aad = field_aad("conversations", "reply_address", conversation_id)
@@ -511,7 +430,7 @@ class ConversationStore:
                 else:
                     await session.delete(item)
             await session.execute(delete(Message).where(Message.conversation_id == conversation_id))
-            row.flow_state = _seal_state(new, conversation_id, flow_state)
+            row.flow_state = seal_flow_state(new, conversation_id, flow_state)
             row.message_count = 0
             key_row = await session.get(ConversationKey, conversation_id)
             assert key_row is not None  # noqa: S101 -- _cipher found it above
@@ -603,17 +522,6 @@ async def conversation_cipher(
     return unwrapped_cipher(keyring, conversation_id, wrapped)
 
 
-def unwrapped_cipher(keyring: KeyRing, conversation_id: str, wrapped: bytes | None) -> FieldCipher:
-    """The cipher of a conversation's wrapped data key read from the database.
-
-    Raises:
-        ConversationKeyDestroyed: ``wrapped`` is None: the key was destroyed.
-    """
-    if wrapped is None:
-        raise ConversationKeyDestroyed(conversation_id)
-    return FieldCipher(unwrap_data_key(keyring, wrapped, _key_aad(conversation_id)))
-
-
 @dataclass(frozen=True, slots=True)
 class _Lookup:
     """Whose conversation to find, and the delivery to look up in the ledger."""
@@ -628,163 +536,19 @@ class _Lookup:
 _Found = tuple[_Row | None, bool]
 
 
-@dataclass(frozen=True, slots=True)
-class _Turn:
-    """One turn to store: on a stored conversation, or on a draft stored with it."""
-
-    conversation_id: str
-    draft: ConversationView | None
-    flow_state: dict[str, Any]
-    status: str
-    messages: Sequence[NewMessage]
-    timer_due_at: datetime | None
-    outbox: Sequence[str]
-    delivery: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Written:
-    """Where a conversation stands after a turn earlier in the same batch."""
-
-    channel: str
-    message_count: int
-    cipher: FieldCipher
-
-
-@dataclass
-class _TurnRows:
-    """The rows of a batch of turns, sealed and ready: one statement per table."""
-
-    conversations: list[tuple[Any, ...]] = field(default_factory=list)
-    keys: list[tuple[Any, ...]] = field(default_factory=list)
-    messages: list[tuple[Any, ...]] = field(default_factory=list)
-    outbox: list[tuple[Any, ...]] = field(default_factory=list)
-    updates: list[tuple[Any, ...]] = field(default_factory=list)
-    # A conversation with two turns in one batch: the second goes on from the first.
-    written: dict[str, _Written] = field(default_factory=dict)
-
-    def add(self, keyring: KeyRing, turn: _Turn, stored: _Row | None, now: datetime) -> None:
-        """Seal one turn's rows under its conversation's key, numbered after what it holds.
-
-        Raises:
-            ConversationNotFound: the turn is on a conversation that is not stored.
-            ConversationKeyDestroyed: its key is gone; nothing can be sealed for it.
-        """
-        conversation_id = turn.conversation_id
-        before = self.written.get(conversation_id)
-        if turn.draft is not None:
-            before = self._start(keyring, turn.draft, turn, now)
-        elif before is None:
-            if stored is None:
-                raise ConversationNotFound(conversation_id)
-            cipher = unwrapped_cipher(keyring, conversation_id, stored.wrapped_key)
-            before = _Written(stored.channel, stored.message_count, cipher)
-        cipher, count = before.cipher, before.message_count
-        self.messages += [
-            (
-                message_id,
-                conversation_id,
-                count + offset,
-                message.direction,
-                message.sender,
-                cipher.seal_text(message.text, field_aad("messages", "body", message_id)),
-                message.provider_message_id,
-                now,
-            )
-            for offset, (message_id, message) in enumerate(
-                zip(new_ids(len(turn.messages)), turn.messages, strict=True), start=1
-            )
-        ]
-        self.outbox += [
-            (
-                item_id,
-                conversation_id,
-                before.channel,
-                count + offset,
-                cipher.seal_text(body, field_aad("outbox", "body", item_id)),
-                PENDING,
-                0,
-                now,
-                now,
-            )
-            for offset, (item_id, body) in enumerate(
-                zip(new_ids(len(turn.outbox)), turn.outbox, strict=True), start=1
-            )
-        ]
-        if turn.draft is None:
-            self.updates.append(
-                (
-                    turn.status,
-                    _seal_state(cipher, conversation_id, turn.flow_state),
-                    count + len(turn.messages),
-                    now,
-                    turn.timer_due_at if turn.status == ACTIVE else None,
-                    conversation_id,
-                )
-            )
-        self.written[conversation_id] = _Written(before.channel, count + len(turn.messages), cipher)
-
-    def _start(
-        self, keyring: KeyRing, draft: ConversationView, turn: _Turn, now: datetime
-    ) -> _Written:
-        """The new conversation's row and its fresh data key, wrapped by the master key."""
-        data_key = new_data_key()
-        wrapped = wrap_data_key(keyring, data_key, _key_aad(draft.id))
-        cipher = FieldCipher(data_key)
-        sealed_address = (
-            None
-            if draft.reply_address is None
-            else cipher.seal_text(
-                draft.reply_address, field_aad("conversations", "reply_address", draft.id)
-            )
-        )
-        self.conversations.append(
-            (
-                draft.id,
-                draft.channel,
-                draft.pseudonym,
-                turn.status,
-                draft.script,
-                sealed_address,
-                _seal_state(cipher, draft.id, turn.flow_state),
-                len(turn.messages),
-                draft.created_at,
-                now,
-                turn.timer_due_at if turn.status == ACTIVE else None,
-            )
-        )
-        self.keys.append((draft.id, wrapped_key_id(wrapped), wrapped))
-        return _Written(draft.channel, 0, cipher)
-
-    async def write(self, connection: AsyncConnection, also: Sequence[_Rows] = ()) -> None:
-        """Insert and update it all, conversations before what refers to them.
-
-        ``also``: more rows to insert, on other tables, first. On PostgreSQL all of it goes
-        in one statement (storage/many_rows.py), unless a conversation is updated twice or
-        updated after its insert in this batch: one statement's parts would not see each
-        other's rows.
-        """
-        work: list[_Rows] = [
-            *also,
-            (_INSERT_CONVERSATIONS, self.conversations),
-            (_INSERT_KEYS, self.keys),
-            (_INSERT_MESSAGES, self.messages),
-            (_INSERT_OUTBOX, self.outbox),
-            (_UPDATE_TURNS, self.updates),
-        ]
-        updated = [update[-1] for update in self.updates]
-        inserted = {conversation[0] for conversation in self.conversations}
-        if len(set(updated)) == len(updated) and inserted.isdisjoint(updated):
-            await execute_together(connection, work)
-            return
-        for many, rows in work:
-            await many.execute(connection, rows)
-
-
-def _key_aad(conversation_id: str) -> bytes:
-    return field_aad("conversation_keys", "wrapped_key", conversation_id)
-
-
-def _seal_state(cipher: FieldCipher, conversation_id: str, state: dict[str, Any]) -> Any:
-    payload = json.dumps(state, separators=(",", ":"), ensure_ascii=False)
-    return cipher.seal_text(payload, field_aad("conversations", "flow_state", conversation_id))
+__all__ = [
+    "ACTIVE",
+    "ENDED",
+    "EXPIRED",
+    "LOOKUPS_PER_BATCH",
+    "TURNS_PER_BATCH",
+    "ConversationKeyDestroyed",
+    "ConversationNotFound",
+    "ConversationStore",
+    "ConversationView",
+    "NewMessage",
+    "StoredMessage",
+    "alias_for",
+    "conversation_cipher",
+    "unwrapped_cipher",
+]

@@ -11,7 +11,6 @@ from sqlalchemy.exc import OperationalError
 
 from config import Settings
 from crypto import DecryptError, KeyRing, UnknownKeyError
-from storage import conversations as conversation_store_module
 from storage.conversations import (
     ACTIVE,
     ENDED,
@@ -23,6 +22,7 @@ from storage.conversations import (
 )
 from storage.engine import SessionFactory, create_engine, create_session_factory, sqlite_files
 from storage.inbound import AlreadyHandled, InboundLedger
+from storage.turn_rows import TurnRows
 
 CANARY_TEXT = "canary-plum-4417 the garage code is 8812"
 CANARY_ADDRESS = "+15550104417"
@@ -412,7 +412,7 @@ async def test_a_batch_the_database_refuses_fails_each_of_its_turns_at_once(
         alone.append(turn)
         await store_alone(turn)
 
-    monkeypatch.setattr(conversation_store_module._TurnRows, "write", locked)
+    monkeypatch.setattr(TurnRows, "write", locked)
     monkeypatch.setattr(conversation_store, "_store_alone", counted)
 
     results = await asyncio.gather(

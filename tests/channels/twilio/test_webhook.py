@@ -11,7 +11,7 @@ from channels import outbox as outbox_worker
 from channels import webhooks
 from channels.twilio import routes as twilio_routes
 from porchlight.state import SERVICES
-from storage import conversations as conversations_module
+from storage.turn_rows import TurnRows
 from tests.channels.twilio.conftest import PERSON, PUBLIC_URL, WEBHOOK, TwilioRig
 from tests.fakes.twilio import AUTH_TOKEN, SENDER
 from tests.outbox import in_flight
@@ -120,9 +120,9 @@ async def test_the_same_message_sid_twice_is_processed_once(twilio_rig: TwilioRi
 
 
 def fail_turns(monkeypatch: pytest.MonkeyPatch, times: int) -> None:
-    """The database refuses the next turns half-way: after the delivery was recorded in the
-    transaction, before the conversation's messages were."""
-    write = conversations_module._TurnRows.write
+    """The database refuses the next turns' writes half-way through their transaction, after
+    the conversations they go on were read: the delivery's record goes back with the rest."""
+    write = TurnRows.write
     failures = [OperationalError("INSERT", {}, Exception("database is locked"))] * times
 
     async def failing(*args: Any, **kwargs: Any) -> None:
@@ -130,7 +130,7 @@ def fail_turns(monkeypatch: pytest.MonkeyPatch, times: int) -> None:
             raise failures.pop()
         await write(*args, **kwargs)
 
-    monkeypatch.setattr(conversations_module._TurnRows, "write", failing)
+    monkeypatch.setattr(TurnRows, "write", failing)
     monkeypatch.setattr(webhooks, "FIRST_WAIT_SECONDS", 0.01)
 
 
