@@ -1,7 +1,8 @@
 """What the conversation store hands out and raises: plain values, never rows or ciphertext.
 
-Its own module so that the store (storage/conversations.py) and the rows of a batch of turns
-(storage/turn_rows.py) share one vocabulary without importing each other.
+Its own module because the rows of a batch of turns (storage/turn_rows.py) need these too,
+and the store (storage/conversations.py), which uses those rows, re-exports them: one
+vocabulary, no import cycle.
 """
 
 from __future__ import annotations
