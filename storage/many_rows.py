@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
@@ -31,6 +31,16 @@ from sqlalchemy.sql.elements import BinaryExpression, BindParameter, ColumnClaus
 from storage.engine import driver_on_the_loop
 
 _Processor = Callable[[Any], Any]
+
+
+class _Compiled(NamedTuple):
+    """A statement compiled for one dialect, and what running it needs."""
+
+    sql: str
+    # (position, the column type's bind processor), for the parameters that have one
+    processors: list[tuple[int, _Processor]]
+    # Each parameter's type as SQL (``VARCHAR(32)``), for PostgreSQL's arrays
+    kinds: list[str]
 
 
 class ManyRows:
@@ -47,7 +57,7 @@ class ManyRows:
     def __init__(self, statement: Insert | Update, parameters: Sequence[str]) -> None:
         self._statement = statement
         self.parameters = tuple(parameters)
-        self._compiled: dict[str, tuple[str, list[tuple[int, _Processor]]]] = {}
+        self._compiled: dict[str, _Compiled] = {}
         self._unnested: dict[str, str] = {}
 
     async def execute(self, connection: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -58,7 +68,7 @@ class ManyRows:
         """
         if not rows:
             return
-        sql, processors = self._for(connection.dialect)
+        sql, processors, _kinds = self._for(connection.dialect)
         bound = _bound(rows, processors)
         driver = await driver_on_the_loop(connection)
         if driver is None:
@@ -71,13 +81,13 @@ class ManyRows:
                 sql, None, exc, sqlite3.Error, hide_parameters=True, dialect=connection.dialect
             ) from exc
 
-    def _for(self, dialect: Dialect) -> tuple[str, list[tuple[int, _Processor]]]:
+    def _for(self, dialect: Dialect) -> _Compiled:
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
             compiled = self._compiled[dialect.name] = self._compile(dialect)
         return compiled
 
-    def _compile(self, dialect: Dialect) -> tuple[str, list[tuple[int, _Processor]]]:
+    def _compile(self, dialect: Dialect) -> _Compiled:
         setting = [name for name in self.parameters if name in self._statement.table.c]
         compiled = self._statement.compile(dialect=dialect, column_keys=setting)
         order = tuple(compiled.positiontup or ())
@@ -89,11 +99,12 @@ class ManyRows:
             processor = kind.bind_processor(dialect)
             if processor is not None:
                 processors.append((position, processor))
-        return str(compiled), processors
+        kinds = [compiled.binds[name].type.compile(dialect=dialect) for name in order]
+        return _Compiled(str(compiled), processors, kinds)
 
     def bound(self, dialect: Dialect, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """The rows as the driver takes them, each value through its column's type."""
-        return _bound(rows, self._for(dialect)[1])
+        return _bound(rows, self._for(dialect).processors)
 
     def unnested(self, dialect: Dialect, first: int) -> str:
         """This statement for every row at once, from arrays ``$first…`` (PostgreSQL).
@@ -107,11 +118,9 @@ class ManyRows:
         return template.format(*(f"${first + i}" for i in range(len(self.parameters))))
 
     def _unnest_template(self, dialect: Dialect) -> str:
-        self._for(dialect)  # checks the parameters' order
+        kinds = self._for(dialect).kinds  # and the parameters' order checked
         setting = [name for name in self.parameters if name in self._statement.table.c]
-        compiled = self._statement.compile(dialect=dialect, column_keys=setting)
         quote = dialect.identifier_preparer.quote
-        kinds = [compiled.binds[name].type.compile(dialect=dialect) for name in self.parameters]
         arrays = ", ".join(f"{{{i}}}::{kind}[]" for i, kind in enumerate(kinds))
         if not isinstance(self._statement.table, Table):
             raise ValueError("a statement run together must be on a plain table")
