@@ -172,7 +172,7 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
     """
     async with write_line(engine), engine.begin() as connection:
         if connection.dialect.name == "sqlite":
-            driver = await _one_trip_driver(connection)
+            driver = await one_trip_driver(connection)
             if driver is not None:
                 driver.begin_immediately()
         yield connection
@@ -182,11 +182,11 @@ async def driver_on_the_loop(connection: AsyncConnection) -> OneTripConnection |
     """The connection's SQLite driver while it runs on the loop (:func:`run_on_the_loop`)."""
     if connection.dialect.name != "sqlite":
         return None
-    driver = await _one_trip_driver(connection)
+    driver = await one_trip_driver(connection)
     return driver if driver is not None and driver.on_the_loop else None
 
 
-async def _one_trip_driver(connection: AsyncConnection) -> OneTripConnection | None:
+async def one_trip_driver(connection: AsyncConnection) -> OneTripConnection | None:
     """The connection's own SQLite driver, when it is ours (storage/sqlite_driver.py)."""
     driver = (await connection.get_raw_connection()).driver_connection
     return driver if isinstance(driver, OneTripConnection) else None
@@ -207,7 +207,7 @@ async def run_on_the_loop(connection: AsyncConnection) -> None:
     """
     if connection.dialect.name != "sqlite":
         return
-    driver = await _one_trip_driver(connection)
+    driver = await one_trip_driver(connection)
     if driver is not None:
         driver.run_on_the_loop()
 
@@ -261,7 +261,7 @@ async def hand_back_free_pages(engine: AsyncEngine) -> None:
     free = None
     while True:
         async with write_line(engine), engine.connect() as connection:
-            driver = await _one_trip_driver(connection)
+            driver = await one_trip_driver(connection)
             if driver is None:
                 raise TypeError("a SQLite connection of another driver than storage.sqlite_driver")
             await driver.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES_AT_ONCE});")
@@ -302,6 +302,7 @@ __all__ = [
     "engine_of",
     "hand_back_free_pages",
     "is_sqlite",
+    "one_trip_driver",
     "reads_without_transaction",
     "run_on_the_loop",
     "scrub_free_space",

@@ -211,6 +211,21 @@ class OneTripConnection(aiosqlite.Connection):
                 raise
         return await self._execute(partial(_patiently, work), connection)
 
+    async def run_statements(self, work: _Work[T]) -> T:
+        """Run ``work``, several statements given to sqlite3 itself, in a single trip.
+
+        For a batch where SQLAlchemy's work on each statement would outweigh SQLite's (a
+        purge's: thousands of ids bound, a hundred thousand provider ids returned). The
+        transaction begins as a cursor's statement would begin it (:meth:`begin_immediately`).
+        """
+        begin = self.take_begin()
+
+        def run(connection: sqlite3.Connection) -> T:
+            _begin_immediate(connection, begin)
+            return work(connection)
+
+        return await self.run(run)
+
     async def commit(self) -> None:
         """Commit, on the loop when the connection runs there."""
         self._begin_immediate = False

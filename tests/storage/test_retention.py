@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text, update
+from sqlalchemy.exc import DBAPIError
 
 from config import Settings
 from crypto import KeyRing, ReceiptHasher
@@ -23,7 +24,7 @@ from storage.engine import (
     sqlite_files,
     write_transaction,
 )
-from storage.handoffs import LEFT, HandoffStore
+from storage.handoffs import LEFT, UNANSWERED, HandoffStore
 from storage.inbound import InboundLedger
 from storage.models import Conversation
 from storage.outbox import DeletionQueue, OutboxStore
@@ -363,3 +364,66 @@ async def test_a_provider_id_that_cannot_be_queued_is_skipped_and_the_purge_goes
     assert job.provider_ids == ("SMok",)
     assert "1 provider ids could not be queued" in caplog.text
     assert "SM good" not in caplog.text  # an id, but still not for the log
+
+
+@pytest.mark.sqlite_only  # SQLite runs a batch's statements itself, in one trip
+async def test_a_purge_that_fails_part_way_leaves_everything_as_it_was(
+    sessions: SessionFactory, keyring: KeyRing
+) -> None:
+    clock = FakeClock()
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    handoffs = HandoffStore(sessions, keyring, clock=clock)
+    view = await conversations.start_conversation(
+        channel="sms", pseudonym="f" * 64, reply_address="x", script="default", flow_state={}
+    )
+    said = [NewMessage("in", "person", "still here", "SMf1")]
+    await conversations.record_turn(view.id, flow_state={}, status=ACTIVE, messages=said)
+    handoff, _ = await handoffs.open_handoff(
+        conversation_id=view.id, channel="sms", alias=view.alias, priority="normal"
+    )
+    clock.advance(days=91)
+    async with sessions.begin() as session:  # the batch's last statement will fail
+        await session.execute(
+            text(
+                "CREATE TRIGGER refuse BEFORE DELETE ON conversations"
+                " BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+            )
+        )
+
+    with pytest.raises(DBAPIError, match="disk on fire"):
+        await RetentionStore(sessions, clock=clock).purge(KEEP)
+
+    assert [m.text for m in await conversations.messages(view.id)] == ["still here"]
+    assert (await handoffs.get(handoff.id)).status == handoff.status
+    assert await DeletionQueue(sessions, clock=clock).claim_due() == []
+
+
+async def test_a_purge_ends_open_handoffs_as_expired_and_keeps_them_for_statistics(
+    sessions: SessionFactory, keyring: KeyRing
+) -> None:
+    clock = FakeClock()
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    handoffs = HandoffStore(sessions, keyring, clock=clock)
+    opened = []
+    for letter in "gh":
+        view = await conversations.start_conversation(
+            channel="webchat", pseudonym=letter * 64, reply_address="x", script="default",
+            flow_state={},
+        )  # fmt: skip
+        handoff, _ = await handoffs.open_handoff(
+            conversation_id=view.id, channel="webchat", alias=view.alias, priority="normal"
+        )
+        opened.append(handoff)
+    waiting, unanswered = opened
+    await handoffs.end_handoff(unanswered.id, UNANSWERED, "after hours")
+    clock.advance(days=91)
+
+    assert (await RetentionStore(sessions, clock=clock).purge(KEEP)).conversations == 2
+
+    ended = await handoffs.get(waiting.id)
+    assert (ended.status, ended.outcome, ended.conversation_id) == (LEFT, "expired", None)
+    assert ended.ended_at == clock()
+    kept = await handoffs.get(unanswered.id)  # ended before: as it was, but for its conversation
+    assert (kept.status, kept.outcome, kept.conversation_id) == (UNANSWERED, "after hours", None)
+    assert kept.ended_at is not None
+    assert kept.ended_at < clock()

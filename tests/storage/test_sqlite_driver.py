@@ -12,7 +12,13 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.engine import checkpoint_wal, create_engine, run_on_the_loop, write_transaction
+from storage.engine import (
+    checkpoint_wal,
+    create_engine,
+    one_trip_driver,
+    run_on_the_loop,
+    write_transaction,
+)
 from storage.sqlite_driver import BUSY_TIMEOUT_MS, OneTripConnection
 
 pytestmark = pytest.mark.sqlite_only
@@ -293,3 +299,21 @@ async def test_what_a_write_transaction_reads_cannot_change_before_it_writes(
     finally:
         await other_process.dispose()
     assert await bodies(engine) == ["2"], "neither increment is lost"
+
+
+async def test_statements_run_together_are_one_trip_in_the_transaction_begun_at_once(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def work(sqlite: sqlite3.Connection) -> tuple[bool, list[str]]:
+        began = sqlite.in_transaction  # the write lock held before the first statement
+        sqlite.execute("INSERT INTO notes (body) VALUES ('a')")
+        sqlite.execute("INSERT INTO notes (body) VALUES ('b')")
+        return began, [body for (body,) in sqlite.execute("SELECT body FROM notes ORDER BY id")]
+
+    async with write_transaction(engine) as connection:
+        driver = await one_trip_driver(connection)
+        assert driver is not None
+        trips = await trips_of(connection, monkeypatch)
+        assert await driver.run_statements(work) == (True, ["a", "b"])
+        assert len(trips) == 1
+    assert await bodies(engine) == ["a", "b"]  # and committed with the transaction
