@@ -86,7 +86,7 @@ _DELETE_CONVERSATIONS = delete(Conversation).where(
 )
 
 # The same statements for sqlite3 itself (``_delete_chosen_on_sqlite``), "{ids}" standing for
-# a batch's placeholders; the suite runs both forms, on SQLite and on PostgreSQL.
+# a batch's placeholders. The suite runs these on SQLite and those above on PostgreSQL.
 _SQLITE_CHOOSE = "SELECT id, channel FROM conversations WHERE last_activity_at < ? LIMIT ?"
 _SQLITE_END_HANDOFFS = (
     "UPDATE handoffs SET status = ?, outcome = 'expired', ended_at = ?"  # noqa: S608 (only ?s)
@@ -216,26 +216,31 @@ class RetentionStore:
         cutoff_stored = _as_stored(Conversation.__table__.c.last_activity_at, cutoff, dialect)
         now_stored = _as_stored(Handoff.__table__.c.ended_at, self._clock(), dialect)
 
+        running = [_SQLITE_CHOOSE]  # the statement under way: the error names it, "{ids}" and all
+
         def delete_chosen(sqlite: sqlite3.Connection) -> _Batch:
-            chosen = sqlite.execute(_SQLITE_CHOOSE, (cutoff_stored, BATCH)).fetchall()
+            def execute(statement: str, parameters: Sequence[Any], ids: int = 0) -> list[Any]:
+                running[0] = statement
+                return sqlite.execute(_with_ids(statement, ids), parameters).fetchall()
+
+            chosen = execute(_SQLITE_CHOOSE, (cutoff_stored, BATCH))
             if not chosen:
                 return 0, {}
             ids = [conversation_id for conversation_id, _channel in chosen]
-            end_handoffs = _with_ids(_SQLITE_END_HANDOFFS, len(ids))
-            sqlite.execute(end_handoffs, (LEFT, now_stored, *ids, *OPEN))
+            execute(_SQLITE_END_HANDOFFS, (LEFT, now_stored, *ids, *OPEN), len(ids))
             copies: _Copies = {}
             for channel, of_channel in self._keeping_copies(chosen).items():
                 for statement in (_SQLITE_DELETE_MESSAGES, _SQLITE_DELETE_OUTBOX):
-                    deleted = sqlite.execute(_with_ids(statement, len(of_channel)), of_channel)
+                    deleted = execute(statement, of_channel, len(of_channel))
                     copies.setdefault(channel, []).extend(value for (value,) in deleted)
-            sqlite.execute(_with_ids(_SQLITE_DELETE_CONVERSATIONS, len(ids)), ids)
+            execute(_SQLITE_DELETE_CONVERSATIONS, ids, len(ids))
             return len(ids), copies
 
         try:
             return await driver.run_statements(delete_chosen)
         except sqlite3.Error as exc:  # raised as SQLAlchemy raises the driver's errors
             raise DBAPIError.instance(
-                "a purge batch", None, exc, sqlite3.Error, hide_parameters=True, dialect=dialect
+                running[0], None, exc, sqlite3.Error, hide_parameters=True, dialect=dialect
             ) from exc
 
     def _keeping_copies(self, chosen: Sequence[Sequence[str]]) -> dict[str, list[str]]:

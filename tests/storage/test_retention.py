@@ -390,12 +390,13 @@ async def test_a_purge_that_fails_part_way_leaves_everything_as_it_was(
             )
         )
 
-    with pytest.raises(DBAPIError, match="disk on fire"):
+    with pytest.raises(DBAPIError, match="disk on fire") as failed:
         await RetentionStore(sessions, clock=clock).purge(KEEP)
 
+    # After the handoff was ended and the messages deleted, all undone
+    assert str(failed.value.statement).startswith("DELETE FROM conversations")
     assert [m.text for m in await conversations.messages(view.id)] == ["still here"]
     assert (await handoffs.get(handoff.id)).status == handoff.status
-    assert await DeletionQueue(sessions, clock=clock).claim_due() == []
 
 
 async def test_a_purge_ends_open_handoffs_as_expired_and_keeps_them_for_statistics(
@@ -423,7 +424,33 @@ async def test_a_purge_ends_open_handoffs_as_expired_and_keeps_them_for_statisti
     ended = await handoffs.get(waiting.id)
     assert (ended.status, ended.outcome, ended.conversation_id) == (LEFT, "expired", None)
     assert ended.ended_at == clock()
+    async with sessions() as session:  # stored as every other timestamp is
+        stored = {
+            row.id: str(row.ended_at)
+            for row in await session.execute(text("SELECT id, ended_at FROM handoffs"))
+        }
+    assert re.sub("[0-9]", "0", stored[waiting.id]) == re.sub("[0-9]", "0", stored[unanswered.id])
     kept = await handoffs.get(unanswered.id)  # ended before: as it was, but for its conversation
     assert (kept.status, kept.outcome, kept.conversation_id) == (UNANSWERED, "after hours", None)
     assert kept.ended_at is not None
     assert kept.ended_at < clock()
+
+
+async def test_the_retention_period_is_kept_to_the_microsecond(
+    sessions: SessionFactory, keyring: KeyRing
+) -> None:
+    clock = FakeClock()
+    conversations = ConversationStore(sessions, keyring, clock=clock)
+    started = []
+    for letter in "jk":
+        view = await conversations.start_conversation(
+            channel="webchat", pseudonym=letter * 64, reply_address="x", script="default",
+            flow_state={},
+        )  # fmt: skip
+        started.append(view)
+        clock.advance(microseconds=1)
+    _older, younger = started
+    clock.now = clock.now - timedelta(microseconds=1) + KEEP  # the younger one: exactly KEEP
+
+    assert (await RetentionStore(sessions, clock=clock).purge(KEEP)).conversations == 1
+    assert await conversations.ids() == [younger.id]

@@ -301,14 +301,28 @@ async def test_what_a_write_transaction_reads_cannot_change_before_it_writes(
     assert await bodies(engine) == ["2"], "neither increment is lost"
 
 
-async def test_statements_run_together_are_one_trip_in_the_transaction_begun_at_once(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+async def test_statements_run_together_are_one_trip_holding_the_write_lock_from_the_first(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    def another_process_may_write() -> bool:
+        other = sqlite3.connect(tmp_path / "driver.db", timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:  # database is locked
+            return False
+        else:
+            other.rollback()
+            return True
+        finally:
+            other.close()
+
     def work(sqlite: sqlite3.Connection) -> tuple[bool, list[str]]:
-        began = sqlite.in_transaction  # the write lock held before the first statement
+        locked_out = not another_process_may_write()  # before this work's first statement
         sqlite.execute("INSERT INTO notes (body) VALUES ('a')")
         sqlite.execute("INSERT INTO notes (body) VALUES ('b')")
-        return began, [body for (body,) in sqlite.execute("SELECT body FROM notes ORDER BY id")]
+        return locked_out, [
+            body for (body,) in sqlite.execute("SELECT body FROM notes ORDER BY id")
+        ]
 
     async with write_transaction(engine) as connection:
         driver = await one_trip_driver(connection)
@@ -317,3 +331,4 @@ async def test_statements_run_together_are_one_trip_in_the_transaction_begun_at_
         assert await driver.run_statements(work) == (True, ["a", "b"])
         assert len(trips) == 1
     assert await bodies(engine) == ["a", "b"]  # and committed with the transaction
+    assert another_process_may_write()
