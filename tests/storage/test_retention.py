@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from config import Settings
 from crypto import KeyRing, ReceiptHasher
-from storage.conversations import ACTIVE, ConversationStore, NewMessage
+from storage.conversations import ACTIVE, ConversationStore, ConversationView, NewMessage
 from storage.engine import (
     SessionFactory,
     create_engine,
@@ -399,6 +399,14 @@ async def test_a_purge_that_fails_part_way_leaves_everything_as_it_was(
     assert (await handoffs.get(handoff.id)).status == handoff.status
 
 
+async def _start_webchat(conversations: ConversationStore, letter: str) -> ConversationView:
+    """A new web-chat conversation of the person whose pseudonym is ``letter`` repeated."""
+    return await conversations.start_conversation(
+        channel="webchat", pseudonym=letter * 64, reply_address="x", script="default",
+        flow_state={},
+    )  # fmt: skip
+
+
 async def test_a_purge_ends_open_handoffs_as_expired_and_keeps_them_for_statistics(
     sessions: SessionFactory, keyring: KeyRing
 ) -> None:
@@ -407,10 +415,7 @@ async def test_a_purge_ends_open_handoffs_as_expired_and_keeps_them_for_statisti
     handoffs = HandoffStore(sessions, keyring, clock=clock)
     opened = []
     for letter in "gh":
-        view = await conversations.start_conversation(
-            channel="webchat", pseudonym=letter * 64, reply_address="x", script="default",
-            flow_state={},
-        )  # fmt: skip
+        view = await _start_webchat(conversations, letter)
         handoff, _ = await handoffs.open_handoff(
             conversation_id=view.id, channel="webchat", alias=view.alias, priority="normal"
         )
@@ -443,11 +448,7 @@ async def test_the_retention_period_is_kept_to_the_microsecond(
     conversations = ConversationStore(sessions, keyring, clock=clock)
     started = []
     for letter in "jk":
-        view = await conversations.start_conversation(
-            channel="webchat", pseudonym=letter * 64, reply_address="x", script="default",
-            flow_state={},
-        )  # fmt: skip
-        started.append(view)
+        started.append(await _start_webchat(conversations, letter))
         clock.advance(microseconds=1)
     _older, younger = started
     clock.now = clock.now - timedelta(microseconds=1) + KEEP  # the younger one: exactly KEEP
