@@ -161,13 +161,26 @@ async def execute_together(
         for many, rows in work:
             await many.execute(connection, rows)
         return
+    sql, arrays = together(dialect, work)
+    await connection.exec_driver_sql(sql, tuple(arrays))
+
+
+def together(
+    dialect: Dialect, work: Sequence[tuple[ManyRows, Sequence[tuple[Any, ...]]]]
+) -> tuple[str, list[list[Any]]]:
+    """The one PostgreSQL statement of :func:`execute_together`, and its arrays in order.
+
+    For a caller that runs it on the driver itself (storage/kept_connection.py).
+    """
     parts: list[str] = []
     arrays: list[list[Any]] = []
-    for index, (many, rows) in enumerate(work):
+    for index, (many, rows) in enumerate((many, rows) for many, rows in work if rows):
         parts.append(f"part{index} AS ({many.unnested(dialect, len(arrays) + 1)})")
         columns = zip(*many.bound(dialect, rows), strict=True)
         arrays += [list(column) for column in columns]
-    await connection.exec_driver_sql("WITH " + ", ".join(parts) + " SELECT 1", tuple(arrays))
+    if not parts:
+        raise ValueError("nothing to run: every statement has no rows")
+    return "WITH " + ", ".join(parts) + " SELECT 1", arrays
 
 
 def _bound(
@@ -191,4 +204,4 @@ def _bound(
     return list(zip(*columns, strict=True))
 
 
-__all__ = ["ManyRows", "execute_together"]
+__all__ = ["ManyRows", "execute_together", "together"]
