@@ -169,7 +169,10 @@ def create_app(
             await ServiceKeyStore(sessions, clock=clock).pin_all(app[KEYRING])
             await _join_other_instances(app, settings.database_url)
             hasher = receipt_hasher or ReceiptHasher(app[KEYRING])
-            conversations = ConversationStore(sessions, app[KEYRING], clock=clock)
+            # People's lookups and first turns on connections of their own (PostgreSQL).
+            conversations = ConversationStore(
+                sessions, app[KEYRING], clock=clock, keep_connections=True
+            )
             resources = ResourceStore(sessions)
             reports = ReportStore(sessions, app[KEYRING], hasher, clock=clock)
             deletions = DeletionQueue(sessions, clock=clock)
@@ -242,6 +245,9 @@ def create_app(
             yield
         finally:
             await app[BACKGROUND].drain()
+            services = app.get(SERVICES)
+            if services is not None:
+                await services.conversations.hand_back_connections()
             leadership = app.get(LEADERSHIP)
             if leadership is not None:
                 await leadership.close()

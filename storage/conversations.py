@@ -15,7 +15,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -48,7 +61,13 @@ from storage.engine import (
     write_transaction,
 )
 from storage.ids import new_id
-from storage.inbound import deliveries_seen, deliveries_to_record, record_delivery
+from storage.inbound import (
+    deliveries_seen,
+    deliveries_seen_on,
+    deliveries_to_record,
+    record_delivery,
+)
+from storage.kept_connection import DriverSelect, KeptConnection
 from storage.models import (
     PENDING,
     Conversation,
@@ -69,17 +88,28 @@ _Row = Row[*tuple[Any, ...]]
 _CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
 _KEYS: Table = ConversationKey.__table__  # type: ignore[assignment]
 
+
+def _active_with_keys(of_these_people: ColumnElement[bool]) -> Select[Any]:
+    """People's active conversations, each with its key, the newest first per person."""
+    return (
+        select(_CONVERSATIONS, _KEYS.c.wrapped_key)  # and each one's key: one statement
+        .outerjoin(_KEYS, _KEYS.c.conversation_id == _CONVERSATIONS.c.id)
+        .where(of_these_people, _CONVERSATIONS.c.status == ACTIVE)
+        .order_by(_CONVERSATIONS.c.last_activity_at.desc())
+    )
+
+
 # The turn's statements are built once, with bound parameters: SQLAlchemy then finds each
 # one's compiled form by a key it remembers, instead of walking a fresh statement and its
 # values on every message (docs/benchmarks.md).
-_ACTIVE_WITH_KEYS = (
-    select(_CONVERSATIONS, _KEYS.c.wrapped_key)  # and each one's key: one statement
-    .outerjoin(_KEYS, _KEYS.c.conversation_id == _CONVERSATIONS.c.id)
-    .where(
-        _CONVERSATIONS.c.pseudonym.in_(bindparam("pseudonyms", expanding=True)),
-        _CONVERSATIONS.c.status == ACTIVE,
+_ACTIVE_WITH_KEYS = _active_with_keys(
+    _CONVERSATIONS.c.pseudonym.in_(bindparam("pseudonyms", expanding=True))
+)
+# On a kept PostgreSQL connection: one array, so one prepared statement for any batch size.
+_ACTIVE_WITH_KEYS_IN_ARRAY = DriverSelect(
+    _active_with_keys(
+        _CONVERSATIONS.c.pseudonym == any_(bindparam("pseudonyms", type_=postgresql.ARRAY(String)))
     )
-    .order_by(_CONVERSATIONS.c.last_activity_at.desc())  # the newest first, per person
 )
 _TURN_ROWS = (
     select(
@@ -102,18 +132,28 @@ _WRAPPED_KEY = select(_KEYS.c.wrapped_key).where(
 
 
 class ConversationStore:
-    """Intent-named operations on conversations; see the module docstring for the why."""
+    """Intent-named operations on conversations; see the module docstring for the why.
+
+    ``keep_connections``: on PostgreSQL, people's lookups and first turns run on two
+    connections kept for them (storage/kept_connection.py) until
+    :meth:`hand_back_connections`. For the service; a short-lived store has no use for it.
+    """
 
     def __init__(
         self,
         sessions: SessionFactory,
         keyring: KeyRing,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        keep_connections: bool = False,
     ) -> None:
         self._sessions = sessions
         self._engine = engine_of(sessions)  # for a person's turn (see engine_of)
         self._keyring = keyring
         self._clock = clock
+        keep = keep_connections and self._engine.dialect.name == "postgresql"
+        self._lookup_connection = KeptConnection(self._engine) if keep else None
+        self._turn_connection = KeptConnection(self._engine) if keep else None
         # People's turns and lookups, done together when they arrive together.
         self._lookups: BatchingQueue[_Lookup, _Found] = BatchingQueue(
             self._find_many, max_items=LOOKUPS_PER_BATCH
@@ -140,18 +180,32 @@ class ConversationStore:
             return None, handled
         return self._view(row, unwrapped_cipher(self._keyring, row.id, row.wrapped_key)), False
 
+    async def hand_back_connections(self) -> None:
+        """Return the kept connections to the pool: at shutdown, before the engine goes."""
+        for kept in (self._lookup_connection, self._turn_connection):
+            if kept is not None:
+                await kept.hand_back()
+
     async def _find_many(self, lookups: Sequence[_Lookup]) -> list[_Found | Exception]:
         """Several people's lookups: one connection, one statement for each table."""
         deliveries = [lookup.delivery for lookup in lookups if lookup.delivery is not None]
-        async with self._engine.connect() as connection:
-            await reads_without_transaction(connection)
-            await run_on_the_loop(connection)
-            handled = await deliveries_seen(connection, deliveries)
-            pseudonyms = sorted({lookup.pseudonym for lookup in lookups})
-            found = await connection.execute(_ACTIVE_WITH_KEYS, {"pseudonyms": pseudonyms})
-            newest: dict[tuple[str, str], _Row] = {}
-            for row in found:
-                newest.setdefault((row.channel, row.pseudonym), row)
+        pseudonyms = sorted({lookup.pseudonym for lookup in lookups})
+        found: Sequence[Any]
+        if self._lookup_connection is not None:
+            kept = self._lookup_connection
+            handled = await deliveries_seen_on(kept, deliveries)
+            found = await kept.fetch(_ACTIVE_WITH_KEYS_IN_ARRAY, pseudonyms=pseudonyms)
+        else:
+            async with self._engine.connect() as connection:
+                await reads_without_transaction(connection)
+                await run_on_the_loop(connection)
+                handled = await deliveries_seen(connection, deliveries)
+                found = (
+                    await connection.execute(_ACTIVE_WITH_KEYS, {"pseudonyms": pseudonyms})
+                ).all()
+        newest: dict[tuple[str, str], Any] = {}
+        for row in found:
+            newest.setdefault((row.channel, row.pseudonym), row)
         return [
             (None, True)
             if lookup.delivery in handled
@@ -273,8 +327,10 @@ class ConversationStore:
         alone, so only the turn at fault fails, with its own error. When the database
         itself refused (locked too long, the connection lost), every turn fails with that
         at once: each alone would only wait as long again, and their callers try again.
+        First turns on a kept connection go together even alone: their one statement costs
+        less than a transaction.
         """
-        if len(turns) > 1:
+        if len(turns) > 1 or self._kept_for(turns) is not None:
             try:
                 return await self._store_together(turns)
             except DBAPIError as exc:
@@ -308,9 +364,18 @@ class ConversationStore:
             rows.add(self._keyring, turn, found.get(turn.conversation_id), now)
             await rows.write(connection)
 
+    def _kept_for(self, turns: Sequence[Turn]) -> KeptConnection | None:
+        """The kept connection for turns that are all first turns, if there is one."""
+        if self._turn_connection is not None and all(turn.draft is not None for turn in turns):
+            return self._turn_connection
+        return None
+
     async def _store_together(self, turns: Sequence[Turn]) -> list[Exception | None]:
         """Many turns in one transaction; a turn whose conversation is gone fails alone."""
         now = self._clock()
+        kept = self._kept_for(turns)
+        if kept is not None:
+            return await self._store_first_turns(kept, turns, now)
         outcomes: list[Exception | None] = []
         async with write_transaction(self._engine) as connection:
             await run_on_the_loop(connection)
@@ -328,6 +393,21 @@ class ConversationStore:
                     deliveries.append(turn.delivery)
             await rows.write(connection, also=[deliveries_to_record(deliveries, now)])
         return outcomes
+
+    async def _store_first_turns(
+        self, kept: KeptConnection, turns: Sequence[Turn], now: datetime
+    ) -> list[Exception | None]:
+        """People's first turns, on the kept connection: one statement, no transaction.
+
+        A delivery recorded meanwhile fails the statement, and every turn in it: then each
+        is stored alone (see :meth:`_store_turns`), where that one is ``AlreadyHandled``.
+        """
+        rows = TurnRows()
+        for turn in turns:
+            rows.add(self._keyring, turn, None, now)
+        deliveries = [turn.delivery for turn in turns if turn.delivery is not None]
+        await rows.insert_on(kept, also=[deliveries_to_record(deliveries, now)])
+        return [None] * len(turns)
 
     @staticmethod
     async def _turn_rows(connection: AsyncConnection, turns: Sequence[Turn]) -> dict[str, _Row]:

@@ -3,7 +3,8 @@
 ``ConversationStore`` (storage/conversations.py) gathers the turns of people writing at the
 same time (storage/batching.py); :class:`TurnRows` seals each turn's rows under its
 conversation's own data key, numbered after what the conversation holds, and writes them
-with one statement per table (storage/many_rows.py), on PostgreSQL all in one.
+with one statement per table (storage/many_rows.py), on PostgreSQL all in one; people's
+first turns there on a connection their stage keeps (storage/kept_connection.py).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from storage.conversation_types import (
     NewMessage,
 )
 from storage.ids import new_ids
-from storage.many_rows import ManyRows, execute_together
+from storage.kept_connection import KeptConnection
+from storage.many_rows import ManyRows, execute_together, together
 from storage.models import PENDING, Conversation, ConversationKey, Message, OutboxItem
 
 _CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
@@ -227,6 +229,23 @@ class TurnRows:
             return
         for many, rows in work:
             await many.execute(connection, rows)
+
+    async def insert_on(self, kept: KeptConnection, also: Sequence[Rows] = ()) -> None:
+        """Insert it all in one statement on a kept connection (storage/kept_connection.py).
+
+        For first turns only, whose rows depend on nothing stored: nothing to lock or read
+        first, and one statement is atomic by itself, so no BEGIN and COMMIT round trips.
+        """
+        if self.updates:
+            raise ValueError("turns on stored conversations are stored in a transaction")
+        work: list[Rows] = [
+            *also,
+            (_INSERT_CONVERSATIONS, self.conversations),
+            (_INSERT_KEYS, self.keys),
+            (_INSERT_MESSAGES, self.messages),
+            (_INSERT_OUTBOX, self.outbox),
+        ]
+        await kept.execute(*together(kept.dialect, work))
 
 
 def unwrapped_cipher(keyring: KeyRing, conversation_id: str, wrapped: bytes | None) -> FieldCipher:

@@ -1,7 +1,7 @@
 import asyncio
 import shutil
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,22 @@ from storage.conversations import (
 from storage.engine import SessionFactory, create_engine, create_session_factory, sqlite_files
 from storage.inbound import AlreadyHandled, InboundLedger
 from storage.turn_rows import TurnRows
+from tests.postgres import whole_suite_on_postgres
 
 CANARY_TEXT = "canary-plum-4417 the garage code is 8812"
+# On PostgreSQL the service keeps a connection for lookups and one for first turns; the
+# store's tests run both ways there. SQLite has nothing to keep.
+CONNECTIONS = ["pooled", "kept"] if whole_suite_on_postgres() else ["pooled"]
 CANARY_ADDRESS = "+15550104417"
+
+
+@pytest.fixture(params=CONNECTIONS)
+async def conversation_store(
+    request: pytest.FixtureRequest, sessions: SessionFactory, keyring: KeyRing
+) -> AsyncIterator[ConversationStore]:
+    store = ConversationStore(sessions, keyring, keep_connections=request.param == "kept")
+    yield store
+    await store.hand_back_connections()
 
 
 async def _conversation(store: ConversationStore, pseudonym: str = "p" * 64) -> str:
@@ -413,6 +426,7 @@ async def test_a_batch_the_database_refuses_fails_each_of_its_turns_at_once(
         await store_alone(turn)
 
     monkeypatch.setattr(TurnRows, "write", locked)
+    monkeypatch.setattr(TurnRows, "insert_on", locked)  # first turns on a kept connection
     monkeypatch.setattr(conversation_store, "_store_alone", counted)
 
     results = await asyncio.gather(

@@ -121,16 +121,19 @@ async def test_the_same_message_sid_twice_is_processed_once(twilio_rig: TwilioRi
 
 def fail_turns(monkeypatch: pytest.MonkeyPatch, times: int) -> None:
     """The database refuses the next turns' writes half-way through their transaction, after
-    the conversations they go on were read: the delivery's record goes back with the rest."""
-    write = TurnRows.write
+    the conversations they go on were read: the delivery's record goes back with the rest.
+    (First turns on PostgreSQL are one statement on a kept connection: it is refused.)"""
     failures = [OperationalError("INSERT", {}, Exception("database is locked"))] * times
 
-    async def failing(*args: Any, **kwargs: Any) -> None:
-        if failures:
-            raise failures.pop()
-        await write(*args, **kwargs)
+    for name in ("write", "insert_on"):
+        writes = getattr(TurnRows, name)
 
-    monkeypatch.setattr(TurnRows, "write", failing)
+        async def failing(*args: Any, writes: Any = writes, **kwargs: Any) -> None:
+            if failures:
+                raise failures.pop()
+            await writes(*args, **kwargs)
+
+        monkeypatch.setattr(TurnRows, name, failing)
     monkeypatch.setattr(webhooks, "FIRST_WAIT_SECONDS", 0.01)
 
 
