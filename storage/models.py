@@ -148,7 +148,7 @@ class OutboxItem(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     conversation_id: Mapped[str] = mapped_column(
-        String(32), ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+        String(32), ForeignKey("conversations.id", ondelete="CASCADE")
     )
     channel: Mapped[str] = mapped_column(String(16))
     seq: Mapped[int] = mapped_column(Integer)
@@ -160,6 +160,9 @@ class OutboxItem(Base):
     provider_id: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    # A conversation's rows in order: is an earlier one still waiting? (migration 0012)
+    __table_args__ = (Index("ix_outbox_conversation_id_seq", "conversation_id", "seq"),)
 
 
 # Provider ids per deletion job. A purge queues thousands of ids at once, and a row per id
