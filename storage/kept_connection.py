@@ -40,6 +40,8 @@ from sqlalchemy.util import greenlet_spawn
 T = TypeVar("T")
 _Processor = Callable[[Any], Any]
 
+# What asyncpg raises for a refused statement or a lost connection.
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 # Set on the connection while it is kept, reset before it goes back to the pool.
 _NO_SEQUENTIAL_SCANS = "SET enable_seqscan = off"
 _SEQUENTIAL_SCANS_AGAIN = "RESET enable_seqscan"
@@ -136,9 +138,11 @@ class KeptConnection:
         driver: asyncpg.Connection = pooled.driver_connection
         try:
             await driver.execute(_SEQUENTIAL_SCANS_AGAIN)
-        except BaseException:
-            await greenlet_spawn(pooled.invalidate)
-            raise
+        except BaseException as exc:
+            await greenlet_spawn(pooled.invalidate)  # lost meanwhile: nothing to hand back
+            if not isinstance(exc, _DRIVER_ERRORS):
+                raise
+            return
         await greenlet_spawn(pooled.close)
 
     async def _run(self, sql: str, call: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
@@ -149,7 +153,7 @@ class KeptConnection:
             lost = driver.is_closed()
             if lost:
                 await self._discard()
-            if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
+            if isinstance(exc, _DRIVER_ERRORS):
                 raise _as_sqlalchemy_raises_it(exc, sql, self.dialect, lost=lost) from exc
             raise
         except BaseException:  # cancelled half-way: what the connection is doing is unknown
@@ -167,8 +171,12 @@ class KeptConnection:
         driver = pooled.driver_connection
         try:
             await driver.execute(_NO_SEQUENTIAL_SCANS)
-        except BaseException:
+        except BaseException as exc:
             await greenlet_spawn(pooled.invalidate)
+            if isinstance(exc, _DRIVER_ERRORS):  # lost as soon as taken: callers try again
+                raise _as_sqlalchemy_raises_it(
+                    exc, _NO_SEQUENTIAL_SCANS, self.dialect, lost=True
+                ) from exc
             raise
         self._pooled = pooled
         return driver

@@ -169,6 +169,19 @@ async def test_a_connection_lost_during_a_statement_says_so_and_the_next_one_wor
     assert engine.sync_engine.pool.checkedout() == 1  # type: ignore[attr-defined]
 
 
+async def test_handing_back_a_connection_the_server_ended_is_quiet(
+    engine: AsyncEngine, kept: KeptConnection
+) -> None:
+    [before] = await kept.fetch(OWN_BACKEND)
+    await _end_backend(engine, before.pid)
+
+    await kept.hand_back()  # at shutdown, after a PostgreSQL restart: no error
+
+    assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    async with engine.connect() as connection:
+        assert await connection.scalar(text("SELECT 41 + 1")) == 42
+
+
 async def test_only_a_postgresql_connection_is_kept(tmp_path: Path) -> None:
     sqlite = create_engine(f"sqlite+aiosqlite:///{tmp_path}/porchlight.db")
     try:
