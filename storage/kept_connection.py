@@ -41,7 +41,12 @@ T = TypeVar("T")
 _Processor = Callable[[Any], Any]
 
 # What asyncpg raises for a refused statement or a lost connection.
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+_DRIVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a connection ended while the driver was reading from it
+    OSError,
+)
 # Set on the connection while it is kept, reset before it goes back to the pool.
 _NO_SEQUENTIAL_SCANS = "SET enable_seqscan = off"
 _SEQUENTIAL_SCANS_AGAIN = "RESET enable_seqscan"
