@@ -106,6 +106,10 @@ class ManyRows:
         """The rows as the driver takes them, each value through its column's type."""
         return _bound(rows, self._for(dialect).processors)
 
+    def bound_columns(self, dialect: Dialect, rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
+        """:meth:`bound`, column by column: the arrays of :meth:`unnested`."""
+        return _bound_columns(rows, self._for(dialect).processors)
+
     def unnested(self, dialect: Dialect, first: int) -> str:
         """This statement for every row at once, from arrays ``$first…`` (PostgreSQL).
 
@@ -176,8 +180,7 @@ def together(
     arrays: list[list[Any]] = []
     for index, (many, rows) in enumerate((many, rows) for many, rows in work if rows):
         parts.append(f"part{index} AS ({many.unnested(dialect, len(arrays) + 1)})")
-        columns = zip(*many.bound(dialect, rows), strict=True)
-        arrays += [list(column) for column in columns]
+        arrays += many.bound_columns(dialect, rows)
     if not parts:
         raise ValueError("nothing to run: every statement has no rows")
     return "WITH " + ", ".join(parts) + " SELECT 1", arrays
@@ -193,7 +196,14 @@ def _bound(
     """
     if not processors:
         return list(rows)
-    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    return list(zip(*_bound_columns(rows, processors), strict=True))
+
+
+def _bound_columns(
+    rows: Sequence[tuple[Any, ...]], processors: list[tuple[int, _Processor]]
+) -> list[list[Any]]:
+    """The rows' values column by column, each through its column's type (see _bound)."""
+    columns = [list(column) for column in zip(*rows, strict=True)]
     for position, process in processors:
         values = columns[position]
         first = values[0]
@@ -201,7 +211,7 @@ def _bound(
             columns[position] = [process(first)] * len(values)
         else:
             columns[position] = [process(value) for value in values]
-    return list(zip(*columns, strict=True))
+    return columns
 
 
 __all__ = ["ManyRows", "execute_together", "together"]
