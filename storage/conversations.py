@@ -16,15 +16,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Row,
-    Select,
     String,
     Table,
+    and_,
     any_,
     bindparam,
     delete,
     func,
+    literal,
     select,
     update,
 )
@@ -63,9 +63,9 @@ from storage.engine import (
 from storage.ids import new_id
 from storage.inbound import (
     deliveries_seen,
-    deliveries_seen_on,
     deliveries_to_record,
     record_delivery,
+    recorded_among,
 )
 from storage.kept_connection import DriverSelect, KeptConnection
 from storage.models import (
@@ -88,28 +88,41 @@ _Row = Row[*tuple[Any, ...]]
 _CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
 _KEYS: Table = ConversationKey.__table__  # type: ignore[assignment]
 
-
-def _active_with_keys(of_these_people: ColumnElement[bool]) -> Select[Any]:
-    """People's active conversations, each with its key, the newest first per person."""
-    return (
-        select(_CONVERSATIONS, _KEYS.c.wrapped_key)  # and each one's key: one statement
-        .outerjoin(_KEYS, _KEYS.c.conversation_id == _CONVERSATIONS.c.id)
-        .where(of_these_people, _CONVERSATIONS.c.status == ACTIVE)
-        .order_by(_CONVERSATIONS.c.last_activity_at.desc())
-    )
-
-
 # The turn's statements are built once, with bound parameters: SQLAlchemy then finds each
 # one's compiled form by a key it remembers, instead of walking a fresh statement and its
 # values on every message (docs/benchmarks.md).
-_ACTIVE_WITH_KEYS = _active_with_keys(
-    _CONVERSATIONS.c.pseudonym.in_(bindparam("pseudonyms", expanding=True))
-)
-# On a kept PostgreSQL connection: one array, so one prepared statement for any batch size.
-_ACTIVE_WITH_KEYS_IN_ARRAY = DriverSelect(
-    _active_with_keys(
-        _CONVERSATIONS.c.pseudonym == any_(bindparam("pseudonyms", type_=postgresql.ARRAY(String)))
+_ACTIVE_WITH_KEYS = (
+    select(_CONVERSATIONS, _KEYS.c.wrapped_key)  # and each one's key: one statement
+    .outerjoin(_KEYS, _KEYS.c.conversation_id == _CONVERSATIONS.c.id)
+    .where(
+        _CONVERSATIONS.c.pseudonym.in_(bindparam("pseudonyms", expanding=True)),
+        _CONVERSATIONS.c.status == ACTIVE,
     )
+    .order_by(_CONVERSATIONS.c.last_activity_at.desc())  # the newest first, per person
+)
+# The same on a kept PostgreSQL connection (storage/kept_connection.py), with the deliveries
+# handled already, in one statement: one round trip for a batch of lookups instead of two.
+# Every row carries those deliveries, and when nobody has a conversation there is still one
+# row, of NULLs. Arrays instead of an expanding IN: one prepared statement for any batch.
+_TEXTS = postgresql.ARRAY(String)
+_HANDLED_AND_ACTIVE_WITH_KEYS = DriverSelect(
+    select(
+        recorded_among(bindparam("deliveries", type_=_TEXTS)).label("handled"),
+        _CONVERSATIONS,
+        _KEYS.c.wrapped_key,
+    )
+    .select_from(
+        select(literal(1).label("one"))
+        .subquery("one_row")
+        .outerjoin(
+            _CONVERSATIONS.outerjoin(_KEYS, _KEYS.c.conversation_id == _CONVERSATIONS.c.id),
+            and_(
+                _CONVERSATIONS.c.pseudonym == any_(bindparam("pseudonyms", type_=_TEXTS)),
+                _CONVERSATIONS.c.status == ACTIVE,
+            ),
+        )
+    )
+    .order_by(_CONVERSATIONS.c.last_activity_at.desc())  # the newest first, per person
 )
 _TURN_ROWS = (
     select(
@@ -187,14 +200,16 @@ class ConversationStore:
                 await kept.hand_back()
 
     async def _find_many(self, lookups: Sequence[_Lookup]) -> list[_Found | Exception]:
-        """Several people's lookups: one connection, one statement for each table."""
+        """Several people's lookups: one connection, one statement (a kept connection's) or two."""
         deliveries = [lookup.delivery for lookup in lookups if lookup.delivery is not None]
         pseudonyms = sorted({lookup.pseudonym for lookup in lookups})
         found: Sequence[Any]
         if self._lookup_connection is not None:
-            kept = self._lookup_connection
-            handled = await deliveries_seen_on(kept, deliveries)
-            found = await kept.fetch(_ACTIVE_WITH_KEYS_IN_ARRAY, pseudonyms=pseudonyms)
+            rows = await self._lookup_connection.fetch(
+                _HANDLED_AND_ACTIVE_WITH_KEYS, deliveries=deliveries, pseudonyms=pseudonyms
+            )
+            handled = set(rows[0].handled or ())
+            found = [row for row in rows if row.id is not None]
         else:
             async with self._engine.connect() as connection:
                 await reads_without_transaction(connection)

@@ -12,15 +12,23 @@ import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import String, Table, any_, bindparam, insert, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import (
+    BindParameter,
+    ScalarSelect,
+    Table,
+    any_,
+    bindparam,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crypto import KeyRing
 from storage.engine import SessionFactory, engine_of, write_transaction
-from storage.kept_connection import DriverSelect, KeptConnection
 from storage.many_rows import ManyRows
 from storage.models import ProcessedInbound, utcnow
 
@@ -29,13 +37,6 @@ _LEDGER: Table = ProcessedInbound.__table__  # type: ignore[assignment]
 _RECORD = insert(_LEDGER)
 _RECORD_MANY = ManyRows(_RECORD, ("digest", "received_at"))
 _SEEN = select(_LEDGER.c.digest).where(_LEDGER.c.digest.in_(bindparam("digests", expanding=True)))
-# The same for a kept PostgreSQL connection: one array, so one prepared statement for any
-# number of deliveries (an expanding IN is a new statement for each count).
-_SEEN_IN_ARRAY = DriverSelect(
-    select(_LEDGER.c.digest).where(
-        _LEDGER.c.digest == any_(bindparam("digests", type_=postgresql.ARRAY(String)))
-    )
-)
 
 
 class AlreadyHandled(Exception):
@@ -75,11 +76,17 @@ async def deliveries_seen(connection: AsyncConnection, deliveries: Sequence[str]
     return set(found.scalars())
 
 
-async def deliveries_seen_on(kept: KeptConnection, deliveries: Sequence[str]) -> set[str]:
-    """:func:`deliveries_seen`, on a kept connection (storage/kept_connection.py)."""
-    if not deliveries:
-        return set()
-    return {row.digest for row in await kept.fetch(_SEEN_IN_ARRAY, digests=list(deliveries))}
+def recorded_among(deliveries: BindParameter[Any]) -> ScalarSelect[Any]:
+    """Which of ``deliveries`` (an array) were recorded already, as one array, NULL if none.
+
+    For a person's lookup on a kept PostgreSQL connection, which asks it in the same
+    statement as the conversations (storage/conversations.py).
+    """
+    return (
+        select(func.array_agg(_LEDGER.c.digest))
+        .where(_LEDGER.c.digest == any_(deliveries))
+        .scalar_subquery()
+    )
 
 
 async def record_delivery(connection: AsyncConnection, delivery: str, at: datetime) -> None:
