@@ -246,15 +246,17 @@ def create_app(
         finally:
             await app[BACKGROUND].drain()
             services = app.get(SERVICES)
-            if services is not None:
-                await services.conversations.hand_back_connections()
-            leadership = app.get(LEADERSHIP)
-            if leadership is not None:
-                await leadership.close()
-            bus = app.get(BUS)
-            if isinstance(bus, PostgresBus):
-                await bus.close()
-            await engine.dispose()
+            try:
+                if services is not None:
+                    await services.conversations.hand_back_connections()
+            finally:
+                leadership = app.get(LEADERSHIP)
+                if leadership is not None:
+                    await leadership.close()
+                bus = app.get(BUS)
+                if isinstance(bus, PostgresBus):
+                    await bus.close()
+                await engine.dispose()
 
     async def providers(app: web.Application) -> AsyncIterator[None]:
         # Created here, inside the running loop, because the client opens an HTTP session.

@@ -52,6 +52,10 @@ _NO_SEQUENTIAL_SCANS = "SET enable_seqscan = off"
 _SEQUENTIAL_SCANS_AGAIN = "RESET enable_seqscan"
 
 
+class KeptConnectionHandedBack(Exception):
+    """The store was shut down: its kept connection went back to the pool for good."""
+
+
 class _Compiled(NamedTuple):
     """A SELECT compiled for asyncpg, and what reading its rows needs."""
 
@@ -110,6 +114,7 @@ class KeptConnection:
             raise ValueError("only a PostgreSQL connection is kept (SQLite's is on the loop)")
         self._engine = engine
         self._pooled: PoolProxiedConnection | None = None
+        self._handed_back = False
 
     @property
     def dialect(self) -> Dialect:
@@ -136,7 +141,12 @@ class KeptConnection:
         await self._run(sql, lambda driver: driver.execute(sql, *arguments))
 
     async def hand_back(self) -> None:
-        """Return the connection to the pool (at shutdown, before the engine is disposed)."""
+        """Return the connection to the pool (at shutdown, before the engine is disposed).
+
+        Nothing takes another afterwards: one taken after the engine is disposed would be
+        left open.
+        """
+        self._handed_back = True
         pooled, self._pooled = self._pooled, None
         if pooled is None:
             return
@@ -172,7 +182,16 @@ class KeptConnection:
             if not driver.is_closed():
                 return driver
             await self._discard()  # the server ended it (a restart) while it was idle
-        pooled = await self._engine.raw_connection()  # the pool's ping: it works
+        if self._handed_back:
+            raise KeptConnectionHandedBack
+        try:
+            pooled = await self._engine.raw_connection()  # the pool's ping: it works
+        except DBAPIError:
+            raise
+        except Exception as exc:  # the pool does not wrap the driver's refusal to connect
+            if not isinstance(exc, (*_DRIVER_ERRORS, self.dialect.loaded_dbapi.Error)):
+                raise
+            raise _as_sqlalchemy_raises_it(exc, "(connect)", self.dialect, lost=True) from exc
         driver = pooled.driver_connection
         try:
             await driver.execute(_NO_SEQUENTIAL_SCANS)
@@ -197,7 +216,9 @@ def _as_sqlalchemy_raises_it(
 ) -> DBAPIError:
     """The driver's error as SQLAlchemy's own, for callers that handle both alike."""
     dbapi = dialect.loaded_dbapi
-    message = str(error)
+    # The message alone, as SQLAlchemy takes it: asyncpg's str() adds PostgreSQL's DETAIL,
+    # which quotes the row's values ("Key (digest)=(…) already exists").
+    message = str(error.args[0]) if error.args else type(error).__name__
     adapted: Exception
     if lost:
         adapted = dbapi.OperationalError(message, error)
@@ -216,4 +237,4 @@ def _as_sqlalchemy_raises_it(
     )
 
 
-__all__ = ["DriverSelect", "KeptConnection"]
+__all__ = ["DriverSelect", "KeptConnection", "KeptConnectionHandedBack"]

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crypto import SealedText
 from storage.engine import create_engine
-from storage.kept_connection import DriverSelect, KeptConnection
+from storage.kept_connection import DriverSelect, KeptConnection, KeptConnectionHandedBack
 from storage.many_rows import ManyRows, together
 from storage.migrate import upgrade_to_head
 from storage.models import Conversation, ProcessedInbound
@@ -95,7 +95,9 @@ async def test_a_duplicate_row_is_sqlalchemys_integrity_error_and_stores_nothing
     with pytest.raises(IntegrityError) as refused:
         await _record(kept, ("n" * 64, at), ("a" * 64, at))
 
-    assert "n" * 64 not in str(refused.value), "parameters are hidden, as everywhere"
+    # Neither the parameters nor PostgreSQL's DETAIL, which quotes the duplicate key.
+    assert "n" * 64 not in str(refused.value)
+    assert "a" * 64 not in str(refused.value)
     assert [row.digest for row in await kept.fetch(LEDGER_ROWS)] == ["a" * 64]
     assert len(await kept.fetch(OWN_BACKEND)) == 1, "the connection is still good"
 
@@ -180,6 +182,29 @@ async def test_handing_back_a_connection_the_server_ended_is_quiet(
     assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     async with engine.connect() as connection:
         assert await connection.scalar(text("SELECT 41 + 1")) == 42
+
+
+async def test_a_server_that_refuses_connections_is_an_error_callers_try_again_after() -> None:
+    nowhere = create_engine("postgresql+asyncpg://porchlight@127.0.0.1:1/porchlight")
+    kept = KeptConnection(nowhere)
+    try:
+        with pytest.raises(OperationalError) as refused:
+            await kept.fetch(OWN_BACKEND)
+    finally:
+        await nowhere.dispose()
+
+    assert refused.value.connection_invalidated  # channels/webhooks.py tries it again
+
+
+async def test_nothing_is_taken_from_the_pool_after_the_connection_is_handed_back(
+    engine: AsyncEngine, kept: KeptConnection
+) -> None:
+    await kept.fetch(OWN_BACKEND)
+    await kept.hand_back()
+
+    with pytest.raises(KeptConnectionHandedBack):
+        await kept.fetch(OWN_BACKEND)
+    assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 async def test_only_a_postgresql_connection_is_kept(tmp_path: Path) -> None:
