@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Row,
     String,
     Table,
@@ -91,14 +92,19 @@ _KEYS: Table = ConversationKey.__table__  # type: ignore[assignment]
 # The turn's statements are built once, with bound parameters: SQLAlchemy then finds each
 # one's compiled form by a key it remembers, instead of walking a fresh statement and its
 # values on every message (docs/benchmarks.md).
+_WITH_KEYS = _CONVERSATIONS.outerjoin(_KEYS, _KEYS.c.conversation_id == _CONVERSATIONS.c.id)
+_NEWEST_FIRST = _CONVERSATIONS.c.last_activity_at.desc()  # per person, the first row wins
+
+
+def _active_of(these_people: ColumnElement[bool]) -> ColumnElement[bool]:
+    return and_(these_people, _CONVERSATIONS.c.status == ACTIVE)
+
+
 _ACTIVE_WITH_KEYS = (
     select(_CONVERSATIONS, _KEYS.c.wrapped_key)  # and each one's key: one statement
-    .outerjoin(_KEYS, _KEYS.c.conversation_id == _CONVERSATIONS.c.id)
-    .where(
-        _CONVERSATIONS.c.pseudonym.in_(bindparam("pseudonyms", expanding=True)),
-        _CONVERSATIONS.c.status == ACTIVE,
-    )
-    .order_by(_CONVERSATIONS.c.last_activity_at.desc())  # the newest first, per person
+    .select_from(_WITH_KEYS)
+    .where(_active_of(_CONVERSATIONS.c.pseudonym.in_(bindparam("pseudonyms", expanding=True))))
+    .order_by(_NEWEST_FIRST)
 )
 # The same on a kept PostgreSQL connection (storage/kept_connection.py), with the deliveries
 # handled already, in one statement: one round trip for a batch of lookups instead of two.
@@ -115,14 +121,11 @@ _HANDLED_AND_ACTIVE_WITH_KEYS = DriverSelect(
         select(literal(1).label("one"))
         .subquery("one_row")
         .outerjoin(
-            _CONVERSATIONS.outerjoin(_KEYS, _KEYS.c.conversation_id == _CONVERSATIONS.c.id),
-            and_(
-                _CONVERSATIONS.c.pseudonym == any_(bindparam("pseudonyms", type_=_TEXTS)),
-                _CONVERSATIONS.c.status == ACTIVE,
-            ),
+            _WITH_KEYS,
+            _active_of(_CONVERSATIONS.c.pseudonym == any_(bindparam("pseudonyms", type_=_TEXTS))),
         )
     )
-    .order_by(_CONVERSATIONS.c.last_activity_at.desc())  # the newest first, per person
+    .order_by(_NEWEST_FIRST)
 )
 _TURN_ROWS = (
     select(
@@ -386,7 +389,10 @@ class ConversationStore:
         return None
 
     async def _store_together(self, turns: Sequence[Turn]) -> list[Exception | None]:
-        """Many turns in one transaction; a turn whose conversation is gone fails alone."""
+        """Many turns in one transaction; a turn whose conversation is gone fails alone.
+
+        First turns on a kept connection: one statement instead (:meth:`_store_first_turns`).
+        """
         now = self._clock()
         kept = self._kept_for(turns)
         if kept is not None:

@@ -4,7 +4,7 @@ A batch stage (storage/batching.py) runs one batch at a time, so it needs one co
 and under load it needs it every few milliseconds. Taken from the pool for each batch, the
 connection cost the service more CPU than the statements did: the checkout and its ping,
 SQLAlchemy's Connection, transaction and execution context around each statement, and the
-greenlet that bridges SQLAlchemy to asyncpg; together about 1.2 ms per batch of lookups and
+greenlet that bridges SQLAlchemy to asyncpg; together about 1.5 ms per batch of lookups and
 batch of turns, a quarter of each message's work (docs/benchmarks.md). A
 :class:`KeptConnection` takes one connection from the engine's pool, made like every other
 one, when its stage first needs it, and keeps it until :meth:`KeptConnection.hand_back`.
@@ -37,8 +37,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
+from storage.many_rows import Processor, bind_processors
+
 T = TypeVar("T")
-_Processor = Callable[[Any], Any]
 
 # What asyncpg raises for a refused statement or a lost connection.
 _DRIVER_ERRORS = (
@@ -63,8 +64,8 @@ class _Compiled(NamedTuple):
     parameters: tuple[str, ...]
     # The values the statement holds itself (``status == 'active'``), by parameter name
     values: dict[str, Any]
-    bind_processors: list[tuple[int, _Processor]]
-    result_processors: list[tuple[int, _Processor]]
+    bind_processors: list[tuple[int, Processor]]
+    result_processors: list[tuple[int, Processor]]
     row: type[tuple[Any, ...]]
 
 
@@ -77,13 +78,14 @@ class DriverSelect:
 
     def __init__(self, statement: Select[Any]) -> None:
         self._statement = statement
-        self._compiled: _Compiled | None = None
+        self._compiled: dict[str, _Compiled] = {}
 
     def compiled(self, dialect: Dialect) -> _Compiled:
-        """The statement as asyncpg takes it, compiled on first use."""
-        if self._compiled is None:
-            self._compiled = self._compile(dialect)
-        return self._compiled
+        """The statement as the dialect's driver takes it, compiled on first use."""
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = self._compile(dialect)
+        return compiled
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self._statement.compile(dialect=dialect)
@@ -91,18 +93,14 @@ class DriverSelect:
         own_values = {
             name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
         }
-        binds: list[tuple[int, _Processor]] = []
-        for position, name in enumerate(parameters):
-            process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            if process is not None:
-                binds.append((position, process))
         columns = list(self._statement.selected_columns)
-        results: list[tuple[int, _Processor]] = []
+        results: list[tuple[int, Processor]] = []
         for position, column in enumerate(columns):
             process = column.type.dialect_impl(dialect).result_processor(dialect, None)
             if process is not None:
                 results.append((position, process))
         row = namedtuple("Row", [column.key for column in columns])  # type: ignore[misc]
+        binds = bind_processors(compiled, dialect)
         return _Compiled(str(compiled), parameters, own_values, binds, results, row)
 
 

@@ -25,12 +25,14 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import operators
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, ColumnClause
 
 from storage.engine import driver_on_the_loop
 
-_Processor = Callable[[Any], Any]
+# What a column's type does to a value on its way to the driver, or back.
+Processor = Callable[[Any], Any]
 
 
 class _Compiled(NamedTuple):
@@ -38,7 +40,7 @@ class _Compiled(NamedTuple):
 
     sql: str
     # (position, the column type's bind processor), for the parameters that have one
-    processors: list[tuple[int, _Processor]]
+    processors: list[tuple[int, Processor]]
     # Each parameter's type as SQL (``VARCHAR(32)``), for PostgreSQL's arrays
     kinds: list[str]
 
@@ -93,14 +95,8 @@ class ManyRows:
         order = tuple(compiled.positiontup or ())
         if order != self.parameters:
             raise ValueError(f"the statement takes its parameters in this order: {order}")
-        processors: list[tuple[int, _Processor]] = []
-        for position, name in enumerate(order):
-            kind = compiled.binds[name].type.dialect_impl(dialect)
-            processor = kind.bind_processor(dialect)
-            if processor is not None:
-                processors.append((position, processor))
         kinds = [compiled.binds[name].type.compile(dialect=dialect) for name in order]
-        return _Compiled(str(compiled), processors, kinds)
+        return _Compiled(str(compiled), bind_processors(compiled, dialect), kinds)
 
     def bound(self, dialect: Dialect, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """The rows as the driver takes them, each value through its column's type."""
@@ -186,8 +182,18 @@ def together(
     return "WITH " + ", ".join(parts) + " SELECT 1", arrays
 
 
+def bind_processors(compiled: SQLCompiler, dialect: Dialect) -> list[tuple[int, Processor]]:
+    """(position, its type's bind processor) for each positional parameter that has one."""
+    processors: list[tuple[int, Processor]] = []
+    for position, name in enumerate(compiled.positiontup or ()):
+        processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            processors.append((position, processor))
+    return processors
+
+
 def _bound(
-    rows: Sequence[tuple[Any, ...]], processors: list[tuple[int, _Processor]]
+    rows: Sequence[tuple[Any, ...]], processors: list[tuple[int, Processor]]
 ) -> list[tuple[Any, ...]]:
     """The rows as the driver takes them, each value through its column's type.
 
@@ -200,7 +206,7 @@ def _bound(
 
 
 def _bound_columns(
-    rows: Sequence[tuple[Any, ...]], processors: list[tuple[int, _Processor]]
+    rows: Sequence[tuple[Any, ...]], processors: list[tuple[int, Processor]]
 ) -> list[list[Any]]:
     """The rows' values column by column, each through its column's type (see _bound)."""
     columns = [list(column) for column in zip(*rows, strict=True)]
@@ -214,4 +220,4 @@ def _bound_columns(
     return columns
 
 
-__all__ = ["ManyRows", "execute_together", "together"]
+__all__ = ["ManyRows", "Processor", "bind_processors", "execute_together", "together"]
