@@ -25,6 +25,7 @@ takes another from the pool.
 
 from __future__ import annotations
 
+import asyncio
 from collections import namedtuple
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple, TypeVar
@@ -113,6 +114,9 @@ class KeptConnection:
         self._engine = engine
         self._pooled: PoolProxiedConnection | None = None
         self._handed_back = False
+        # One statement at a time, and handing back waits for the one in flight (a lookup
+        # a cancelled worker asked for may still be running at shutdown).
+        self._in_use = asyncio.Lock()
 
     @property
     def dialect(self) -> Dialect:
@@ -145,6 +149,10 @@ class KeptConnection:
         left open.
         """
         self._handed_back = True
+        async with self._in_use:
+            await self._hand_back()
+
+    async def _hand_back(self) -> None:
         pooled, self._pooled = self._pooled, None
         if pooled is None:
             return
@@ -159,6 +167,10 @@ class KeptConnection:
         await greenlet_spawn(pooled.close)
 
     async def _run(self, sql: str, call: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        async with self._in_use:
+            return await self._run_alone(sql, call)
+
+    async def _run_alone(self, sql: str, call: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         driver = await self._driver()
         try:
             return await call(driver)

@@ -28,6 +28,7 @@ LEDGER_ROWS = DriverSelect(select(LEDGER).order_by(LEDGER.c.digest))
 A_CONVERSATION = DriverSelect(select(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("id")))
 OWN_BACKEND = DriverSelect(select(func.pg_backend_pid().label("pid")))
 A_LONG_WAIT = DriverSelect(select(func.pg_sleep(5).label("slept")))
+A_SHORT_WAIT = DriverSelect(select(func.pg_sleep(0.3).label("slept")))
 
 
 @pytest.fixture
@@ -182,6 +183,18 @@ async def test_handing_back_a_connection_the_server_ended_is_quiet(
     assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     async with engine.connect() as connection:
         assert await connection.scalar(text("SELECT 41 + 1")) == 42
+
+
+async def test_handing_back_waits_for_the_statement_in_flight(
+    engine: AsyncEngine, kept: KeptConnection
+) -> None:
+    in_flight = asyncio.create_task(kept.fetch(A_SHORT_WAIT))
+    await asyncio.sleep(0.05)
+
+    await kept.hand_back()
+
+    assert (await in_flight)[0].slept is None  # it finished, on its connection
+    assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 async def test_a_server_that_refuses_connections_is_an_error_callers_try_again_after() -> None:
