@@ -214,14 +214,7 @@ class TurnRows:
         updated after its insert in this batch: one statement's parts would not see each
         other's rows.
         """
-        work: list[Rows] = [
-            *also,
-            (_INSERT_CONVERSATIONS, self.conversations),
-            (_INSERT_KEYS, self.keys),
-            (_INSERT_MESSAGES, self.messages),
-            (_INSERT_OUTBOX, self.outbox),
-            (_UPDATE_TURNS, self.updates),
-        ]
+        work = [*self._inserts(also), (_UPDATE_TURNS, self.updates)]
         updated = [update[-1] for update in self.updates]
         inserted = {conversation[0] for conversation in self.conversations}
         if len(set(updated)) == len(updated) and inserted.isdisjoint(updated):
@@ -238,14 +231,17 @@ class TurnRows:
         """
         if self.updates:
             raise ValueError("turns on stored conversations are stored in a transaction")
-        work: list[Rows] = [
+        await kept.execute(*together(kept.dialect, self._inserts(also)))
+
+    def _inserts(self, also: Sequence[Rows]) -> list[Rows]:
+        """The inserts, ``also`` first, then conversations before what refers to them."""
+        return [
             *also,
             (_INSERT_CONVERSATIONS, self.conversations),
             (_INSERT_KEYS, self.keys),
             (_INSERT_MESSAGES, self.messages),
             (_INSERT_OUTBOX, self.outbox),
         ]
-        await kept.execute(*together(kept.dialect, work))
 
 
 def unwrapped_cipher(keyring: KeyRing, conversation_id: str, wrapped: bytes | None) -> FieldCipher:
