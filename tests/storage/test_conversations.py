@@ -26,10 +26,10 @@ from storage.turn_rows import TurnRows
 from tests.postgres import whole_suite_on_postgres
 
 CANARY_TEXT = "canary-plum-4417 the garage code is 8812"
+CANARY_ADDRESS = "+15550104417"
 # On PostgreSQL the service keeps a connection for lookups and one for first turns; the
 # store's tests run both ways there. SQLite has nothing to keep.
 CONNECTIONS = ["pooled", "kept"] if whole_suite_on_postgres() else ["pooled"]
-CANARY_ADDRESS = "+15550104417"
 
 
 @pytest.fixture(params=CONNECTIONS)
